@@ -137,7 +137,8 @@ def laplacian_formula(w, normalize, xp):
     isolated = degree == 0
     safe = xp.where(isolated, 1.0, degree)
     if normalize == "sym":
-        scale = 1.0 / xp.sqrt(safe)
+        # D^-1/2 with 0^-1/2 := 0 (as networkx): edges from zero-degree sources drop out.
+        scale = xp.where(isolated, 0.0, 1.0 / xp.sqrt(safe))
         normalized = scale[:, None] * w * scale[None, :]
     else:
         normalized = w / safe[:, None]

@@ -64,7 +64,7 @@ def _variables(data, record, dims, model) -> dict:
     """One data variable per recorded signal; ``data`` has the record axis at -2."""
     units = dict(model.units)
     return {
-        name: xr.Variable(dims, np.take(data, i, axis=-2).astype(np.float32),
+        name: xr.Variable(dims, np.take(data, i, axis=-2),
                           {"units": units.get(name, "a.u."), "long_name": name})
         for i, name in enumerate(record)
     }
