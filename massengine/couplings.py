@@ -24,8 +24,8 @@ the very same pieces, so what the kernels compute is what the simulator integrat
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import jax
 import jax.numpy as jnp

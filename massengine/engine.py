@@ -41,28 +41,35 @@ class RunSpec:
     noise: bool
 
 
-def _coupling_current(spec: RunSpec, params, state, rings, n, prepared):
+@dataclass(frozen=True)
+class _Term:
+    """One coupling term bound to its numbers for a run: kind, parameters, prepared sum."""
+
+    spec: TermSpec
+    kind: object
+    p: dict
+    prepared: tuple
+
+    @classmethod
+    def bind(cls, spec: TermSpec, numbers: dict) -> _Term:
+        kind = get_coupling(spec.coupling)
+        p = {**numbers, **dict(spec.static_params)}
+        return cls(spec, kind, p, kind.prepare(numbers["weights"], p))
+
+    def buffered(self, model, state, node_p):
+        """The source-transformed coupled signal (N,) of ``state``."""
+        return self.kind.source(model.signal(state, self.spec.signal, node_p), self.p)
+
+
+def _coupling_current(model, terms, node_p, state, rings, n):
     """(n_vars, N) coupling input of all terms at step ``n`` (state ``x_n``)."""
     total = jnp.zeros_like(state)
     columns = jnp.arange(state.shape[1])
-    for term, tp, ring, prep in zip(spec.terms, params["terms"], rings, prepared):
-        coupling = get_coupling(term.coupling)
-        p = {**tp, **dict(term.static_params)}
-        reads = history.read(ring, n, tp["lags"], columns)
-        x_self = spec.model.signal(state, term.signal, params["node"])
-        current = coupling.current(reads, x_self, prep, p)
-        total = total.at[term.target].add(current)
+    for term, ring in zip(terms, rings, strict=True):
+        reads = history.read(ring, n, term.p["lags"], columns)
+        x_self = model.signal(state, term.spec.signal, node_p)
+        total = total.at[term.spec.target].add(term.kind.current(reads, x_self, term.prepared, term.p))
     return total
-
-
-def _buffered(spec: RunSpec, params, state):
-    """The source-transformed coupled signals of ``state``, one (N,) per term."""
-    out = []
-    for term, tp in zip(spec.terms, params["terms"]):
-        coupling = get_coupling(term.coupling)
-        value = spec.model.signal(state, term.signal, params["node"])
-        out.append(coupling.source(value, {**tp, **dict(term.static_params)}))
-    return out
 
 
 def run(spec: RunSpec, params, x0, history_rows, key):
@@ -71,24 +78,17 @@ def run(spec: RunSpec, params, x0, history_rows, key):
     ``divergence_step`` is the first step whose state is non-finite (-1 if none); from there
     on the state is NaN, so later samples are NaN and nothing else is affected.
     """
-    model, dt = spec.model, params["dt"]
-    node_p = params["node"]
+    model, dt, node_p = spec.model, params["dt"], params["node"]
     step_fn = STEPPERS[spec.integrator]
-    prepared = [
-        get_coupling(t.coupling).prepare(tp["weights"], {**tp, **dict(t.static_params)})
-        for t, tp in zip(spec.terms, params["terms"])
-    ]
-    first = _buffered(spec, params, x0)
+    terms = [_Term.bind(t, tp) for t, tp in zip(spec.terms, params["terms"], strict=True)]
     rings = tuple(
-        history.init_ring(
-            get_coupling(t.coupling).source(rows, {**tp, **dict(t.static_params)}), v0
-        )
-        for t, tp, rows, v0 in zip(spec.terms, params["terms"], history_rows, first)
+        history.init_ring(term.kind.source(rows, term.p), term.buffered(model, x0, node_p))
+        for term, rows in zip(terms, history_rows, strict=True)
     )
 
     def step(carry, _):
         state, rings, n, diverged_at = carry
-        coupling = _coupling_current(spec, params, state, rings, n, prepared)
+        coupling = _coupling_current(model, terms, node_p, state, rings, n)
         noise = 0.0
         if spec.noise:
             z = jax.random.normal(jax.random.fold_in(key, n), state.shape, state.dtype)
@@ -97,8 +97,10 @@ def run(spec: RunSpec, params, x0, history_rows, key):
         bad = ~jnp.all(jnp.isfinite(new))
         diverged_at = jnp.where((diverged_at < 0) & bad, n + 1, diverged_at)
         new = jnp.where(diverged_at >= 0, jnp.nan, new)
-        values = _buffered(spec, params, new)
-        rings = tuple(history.write(r, n + 1, v) for r, v in zip(rings, values))
+        rings = tuple(
+            history.write(ring, n + 1, term.buffered(model, new, node_p))
+            for term, ring in zip(terms, rings, strict=True)
+        )
         return (new, rings, n + 1, diverged_at), None
 
     def recorded(state):

@@ -12,8 +12,9 @@ JAX tracers under ``jax.grad``) and are immutable.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -93,7 +94,7 @@ class CouplingTerm:
     def max_delay(self) -> float:
         return 0.0 if self.delays is None else float(np.max(self.delays))
 
-    def with_changes(self, **changes) -> "CouplingTerm":
+    def with_changes(self, **changes) -> CouplingTerm:
         """A copy with term fields and/or coupling parameters changed. Switching the coupling
         kind keeps ``k`` and drops shape parameters the new kind does not have."""
         fields = {key: changes.pop(key) for key in list(changes) if key in _TERM_FIELDS}
@@ -197,7 +198,7 @@ class Network:
             raise ValueError("this network has several coupling terms; look at net.terms.")
         return self.terms[0]
 
-    def replace(self, node: NodeModel | None = None, labels=None, **changes) -> "Network":
+    def replace(self, node: NodeModel | None = None, labels=None, **changes) -> Network:
         """A copy with the node, labels, or term fields / coupling parameters changed.
 
         Term changes (``k=``, ``coupling=``, ``scale=``...) apply to every term. ``k`` may be

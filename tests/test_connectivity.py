@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import massengine as me
+
 from conftest import SHARED_DATA
 from reference import laplacian_loop
 

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import massengine as me
-from reference import coupling_loop, laplacian_loop, sjr
+
+from reference import coupling_loop, sjr
 
 KERNEL_PARAMS = {
     "diffusive": {},
@@ -40,7 +41,7 @@ def delayed_read(rng, n, delayed, scale=1.0):
 @pytest.mark.parametrize("symmetric", [True, False])
 @pytest.mark.parametrize("delayed", [True, False])
 def test_kernel_matches_double_loop(kind, symmetric, delayed, rng):
-    for trial in range(3):
+    for _ in range(3):
         n = int(rng.integers(2, 9))
         w = random_network(rng, n, symmetric)
         scale = 8.0 if kind == "sigmoidal_jansen_rit" else 1.0

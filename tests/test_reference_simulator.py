@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import massengine as me
+
 from reference import simulate_hopf
 
 COUPLING_CASES = {

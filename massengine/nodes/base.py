@@ -7,7 +7,8 @@ A model is a subclass that sets the class attributes below and writes one pure f
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar, Mapping
+from collections.abc import Callable, Mapping
+from typing import ClassVar
 
 import numpy as np
 
@@ -52,7 +53,7 @@ class NodeModel:
             self.index(var, what="initial state")
         self.initial = initial
 
-    def replace(self, initial: Mapping | None = None, **params) -> "NodeModel":
+    def replace(self, initial: Mapping | None = None, **params) -> NodeModel:
         """A copy with some parameters (or the initial state) changed. Accepts JAX tracers,
         so ``jax.grad`` can differentiate with respect to a node parameter."""
         merged = {**self.params, **params}
