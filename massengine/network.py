@@ -12,6 +12,7 @@ JAX tracers under ``jax.grad``) and are immutable.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -174,6 +175,12 @@ class Network:
         coupled = node.check_signal(term.coupled_var or node.coupled_var, "coupled_var")
         target = term.target or node.coupling_target
         node.index(target, what="coupling target")
+        if term.coupling not in node.couplings:
+            warnings.warn(
+                f"coupling {term.coupling!r} is not one the {node.name!r} model is meant for "
+                f"({', '.join(node.couplings)}); it runs, but expect unbounded or meaningless input.",
+                stacklevel=3,
+            )
         return replace(term, coupled_var=coupled, target=target)
 
     @property

@@ -332,6 +332,11 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
 def _sweep_one(net: Network, s: Settings, ks, seeds, chunk_samples):
     """All (k, seed) runs of one network in one vmapped program per chunk, as NumPy arrays
     ``(B, n_samples, n_record, N)`` and divergence steps ``(B,)``."""
+    # XLA compiles a batch of one differently (its summation order differs in the last
+    # bits); padding it to two makes every batch size give bit-identical runs.
+    n_runs = len(ks)
+    if n_runs == 1:
+        ks, seeds = np.repeat(ks, 2), np.repeat(seeds, 2)
     with _precision(s.precision):
         spec, params, x0, rows = build(net, s)
         keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
@@ -341,7 +346,7 @@ def _sweep_one(net: Network, s: Settings, ks, seeds, chunk_samples):
         for segment in segments(spec, chunk_samples):
             carry, samples = engine.advance_batch(segment, params, carry, ks, keys)
             pieces.append(np.asarray(samples))
-    return np.concatenate(pieces, axis=1), np.asarray(carry[3])
+    return np.concatenate(pieces, axis=1)[:n_runs], np.asarray(carry[3])[:n_runs]
 
 
 def _coupling_variants(net: Network, couplings) -> list[tuple[str, Network]]:

@@ -1,9 +1,13 @@
 """Node models, one per file; ``MODELS`` maps registry names to classes."""
 
 from .base import NodeModel
+from .fitzhugh_nagumo import FitzHughNagumo
 from .hopf import Hopf
+from .jansen_rit import JansenRit
+from .kuramoto import Kuramoto
+from .wilson_cowan import WilsonCowan
 
-MODELS = {model.name: model for model in (Hopf,)}
+MODELS = {model.name: model for model in (Hopf, JansenRit, WilsonCowan, FitzHughNagumo, Kuramoto)}
 
 
 def get_model(name: str) -> type[NodeModel]:
@@ -18,4 +22,5 @@ def get_model(name: str) -> type[NodeModel]:
     return MODELS[name]
 
 
-__all__ = ["NodeModel", "Hopf", "MODELS", "get_model"]
+__all__ = ["NodeModel", "Hopf", "JansenRit", "WilsonCowan", "FitzHughNagumo", "Kuramoto", "MODELS",
+           "get_model"]

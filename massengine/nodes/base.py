@@ -29,6 +29,8 @@ class NodeModel:
     - ``observables``: ``{name: f(state, p) -> (N,)}``, derived signals that can be coupled
       or recorded like a state variable (e.g. Jansen–Rit's ``y1 - y2``).
     - ``default_record``: what ``simulate`` records when ``record`` is not given.
+    - ``couplings``: the coupling kinds that make sense on this model (others still run,
+      with a warning: a phase fed through ``additive`` coupling, say, grows without bound).
 
     ``dfun(state (n_vars, N), coupling (n_vars, N), p) -> (n_vars, N)``: the time
     derivative in 1/ms. ``coupling[v]`` is the summed current of every coupling term aimed
@@ -45,6 +47,9 @@ class NodeModel:
     coupling_target: ClassVar[str]
     observables: ClassVar[Mapping[str, Callable]] = {}
     default_record: ClassVar[tuple[str, ...]] = ()
+    couplings: ClassVar[tuple[str, ...]] = (
+        "diffusive", "additive", "laplacian", "tanh", "sigmoidal", "sigmoidal_jansen_rit", "kuramoto",
+    )
 
     def __init__(self, initial: Mapping | None = None, **params):
         self.params = resolve(f"node model {self.name!r}", self.parameters, params)
