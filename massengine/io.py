@@ -6,7 +6,11 @@ provenance are attached here.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import warnings
 from importlib import metadata
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -120,3 +124,72 @@ def sweep_dataset(results, ks, seeds, settings) -> xr.Dataset:
         {name: json.loads(network_attrs(variant)["coupling_terms"]) for name, variant, *_ in results}
     )
     return ds
+
+
+# ---- zarr stores --------------------------------------------------------------------------
+
+
+def as_store(sweep: xr.Dataset, extra_attrs: dict | None = None) -> xr.Dataset:
+    """A one-coupling sweep as a trajectory store layout: dims ``(k, seed, time, region)``,
+    ``coupling`` a scalar coordinate, one zarr chunk per run (its whole time axis)."""
+    if sweep.sizes.get("coupling", 1) != 1:
+        raise ValueError("a store holds one coupling; select it first.")
+    ds = sweep.isel(coupling=0) if "coupling" in sweep.dims else sweep
+    if "seed" not in ds.dims:
+        ds = ds.expand_dims(seed=np.array([int(ds.attrs.get("seed", 0))]))
+    ds = ds.assign_coords(coupling=((), np.array(str(ds["coupling"].values), dtype=object)))
+    ds = ds.transpose("k", "seed", ...)
+    for var in ds.data_vars.values():
+        if var.dims[-2:] == ("time", "region"):
+            var.encoding["chunks"] = (1, 1) + var.shape[2:]
+    ds.attrs.update(extra_attrs or {})
+    return ds
+
+
+def write_store(ds: xr.Dataset, path) -> Path:
+    """Write ``ds`` to the zarr store ``path`` atomically.
+
+    The store is written beside its target under a temporary name and renamed into place
+    only when complete, so a killed job never leaves a store that looks finished. A failure
+    (full or read-only disk) removes the partial copy and names the path.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        ds.to_zarr(tmp, mode="w", consolidated=False)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OSError(f"cannot write store {str(path)!r}: {err.strerror or err}. Check that the "
+                      "output directory is writable and has free space.") from err
+    return path
+
+
+def open_store(path) -> xr.Dataset:
+    """Open a store written by :func:`write_store` (lazily, dask-backed)."""
+    path = Path(path)
+    if not (path / "zarr.json").exists() and not (path / ".zgroup").exists():
+        raise ValueError(f"{str(path)!r} is not a complete massengine store (no zarr metadata).")
+    with warnings.catch_warnings():
+        # Snakemake leaves a timestamp file inside directory outputs; zarr need not mind it.
+        warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp")
+        return xr.open_zarr(path, consolidated=False)
+
+
+def provenance_text(path) -> str:
+    """Human-readable provenance of a store: what produced it, with which settings."""
+    attrs = open_store(path).attrs
+    lines = [f"store: {path}"]
+    for key in sorted(attrs):
+        value = attrs[key]
+        if isinstance(value, str) and value[:1] in "{[":
+            try:
+                value = json.dumps(json.loads(value), indent=2, sort_keys=True)
+            except ValueError:
+                pass
+        lines.append(f"{key}: {value}")
+    return "\n".join(lines)

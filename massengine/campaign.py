@@ -1,0 +1,117 @@
+"""The four stages of a sweep campaign as plain functions: simulate one (coupling, k chunk),
+measure one store, aggregate all, report. The Snakemake scripts are thin wrappers around
+these, and the tests call them directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from . import config as cfg
+from . import io, metrics, report
+from .datasets import read_matrix
+from .simulate import sweep
+
+
+def enable_compilation_cache(directory) -> None:
+    """Share compiled programs between jobs: every job after the first with the same shapes
+    loads its program from disk instead of recompiling it."""
+    import jax
+
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def provenance_attrs(config: Mapping, stage: str) -> dict:
+    resolved = cfg.jsonable(config)
+    return {"config_hash": cfg.config_hash(resolved), "config": json.dumps(resolved, sort_keys=True),
+            "stage": stage}
+
+
+def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out, log=print) -> Path:
+    """Run every (k, seed) of one chunk of one coupling in one vmapped call; write its store."""
+    start = time.perf_counter()
+    net = cfg.network(config, coupling)
+    kwargs = cfg.sweep_kwargs(config)
+    kwargs["chunk_samples"] = config["simulation"].get("chunk_samples")
+    log(f"simulate {coupling}: {len(ks)} k x {len(kwargs['seeds'])} seeds, N = {net.n_regions}, "
+        f"{kwargs['duration']} ms at dt {kwargs['dt']} ms")
+    ds = sweep(net, k=np.asarray(ks, dtype=float), **kwargs)  # the network carries the coupling
+    store = io.as_store(ds, provenance_attrs(config, "simulate"))
+    io.write_store(store, out)
+    n_div = int(store["diverged"].sum())
+    log(f"wrote {out} in {time.perf_counter() - start:.1f} s; {n_div} diverged run(s)")
+    return Path(out)
+
+
+def metrics_chunk(config: Mapping, store_path, out, threads: int = 1, log=print) -> Path:
+    """Every metric of one trajectory store, computed by dask (one task per run)."""
+    start = time.perf_counter()
+    mconf = config["metrics"]
+    traj = io.open_store(store_path)
+    variable = mconf.get("variable") or next(v for v in traj.data_vars if traj[v].dims[-2:] == ("time", "region"))
+    if variable not in traj:
+        cfg._fail("metrics.variable", f"{variable!r} was not recorded; recorded: {', '.join(traj.data_vars)}.")
+    conn = cfg.load_connectome(config)
+    target = mconf.get("target_fc")
+    target_fc = None if not target else read_matrix(target, "metrics.target_fc")
+    lazy = metrics.compute(traj, variable, conn.weights, mconf["fcd_window"], mconf["fcd_step"],
+                           mconf.get("band"), target_fc)
+    lazy = lazy.expand_dims(coupling=[str(traj["coupling"].values)])
+    if mconf.get("dask_scheduler"):
+        from distributed import Client  # optional: only for a running dask cluster
+
+        with Client(mconf["dask_scheduler"]):
+            result = lazy.compute()
+    else:
+        result = lazy.compute(scheduler="threads", num_workers=threads)
+    result.attrs.update({**traj.attrs, **result.attrs, "stage": "metrics"})
+    io.write_store(result, out)
+    log(f"metrics of {store_path} ({variable}) in {time.perf_counter() - start:.1f} s")
+    return Path(out)
+
+
+def aggregate(metric_stores: Sequence, out_zarr, out_csv, log=print) -> xr.Dataset:
+    """Combine every metric store into one summary store and a tidy CSV (one row per
+    coupling × k × seed), streaming through dask rather than loading all at once."""
+    datasets = [io.open_store(p) for p in metric_stores]
+    summary = xr.combine_by_coords(datasets, combine_attrs="drop_conflicts", data_vars="all",
+                                   coords="different", join="outer", compat="no_conflicts")
+    summary = summary.transpose("coupling", "k", "seed", ...)
+    summary.attrs["stage"] = "aggregate"
+    io.write_store(summary.chunk({"k": -1}), out_zarr)
+    table = summary[list(metrics.SCALARS) + ["diverged", "divergence_time"]].to_dataframe().reset_index()
+    table = table[["coupling", "k", "seed", *metrics.SCALARS, "diverged", "divergence_time"]]
+    tmp = Path(out_csv).with_name(f".{Path(out_csv).name}.partial")
+    table.to_csv(tmp, index=False, float_format="%.6g")
+    os.replace(tmp, out_csv)
+    log(f"aggregated {len(datasets)} stores: {len(table)} runs -> {out_zarr}, {out_csv}")
+    return summary
+
+
+def make_report(config: Mapping, summary_path, example_stores: Mapping[str, str], out, log=print) -> Path:
+    """The HTML comparison report of the campaign."""
+    summary = io.open_store(summary_path)
+    conn = cfg.load_connectome(config)
+    variable = config["metrics"].get("variable") or summary.attrs.get("metrics_variable")
+    examples = {}
+    for coupling, path in example_stores.items():
+        traj = io.open_store(path)
+        var = variable if variable in traj else next(iter(traj.data_vars))
+        examples[coupling] = traj[var].isel(k=traj.sizes["k"] // 2, seed=0).load()
+    resolved = cfg.jsonable(config)
+    prov = {"config_hash": cfg.config_hash(resolved), "massengine": io.version(),
+            "node": config["node"]["model"], "connectome": conn.name, "regions": conn.n_regions}
+    path = report.build(summary, conn.weights, conn.labels, examples, out, title=config["report"]["title"],
+                        fc_at_k=config["report"].get("fc_at_k"), provenance=prov)
+    log(f"report -> {path}")
+    return path

@@ -1,0 +1,65 @@
+"""Command line: ``massengine provenance STORE``, ``massengine check CONFIG``,
+``massengine couplings``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _provenance(args) -> int:
+    from .io import provenance_text
+
+    print(provenance_text(args.store))
+    return 0
+
+
+def _check(args) -> int:
+    import yaml
+    from snakemake.utils import validate
+
+    from . import config as mecfg
+
+    config = yaml.safe_load(Path(args.config).read_text())
+    schema_path = Path(args.schema)
+    mecfg.check_keys(config, yaml.safe_load(schema_path.read_text()))
+    validate(config, str(schema_path))
+    mecfg.check(config)
+    chunks = mecfg.k_chunks(config)
+    print(f"{args.config}: valid; {len(config['couplings'])} coupling(s) x {len(chunks)} chunk(s) = "
+          f"{len(config['couplings']) * len(chunks)} simulate jobs")
+    return 0
+
+
+def _couplings(args) -> int:
+    from .couplings import COUPLINGS
+
+    for c in COUPLINGS.values():
+        params = ", ".join(f"{n}={p.default!r}" for n, p in c.params.items())
+        print(f"{c.name}: {c.formula}\n    params: {params}\n    when: {c.when}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="massengine", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("provenance", help="print what produced a store")
+    p.add_argument("store")
+    p.set_defaults(func=_provenance)
+    p = sub.add_parser("check", help="validate a campaign config without running it")
+    p.add_argument("config")
+    p.add_argument("--schema", default="config/schemas/config.schema.yaml")
+    p.set_defaults(func=_check)
+    p = sub.add_parser("couplings", help="list every coupling with its formula and parameters")
+    p.set_defaults(func=_couplings)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

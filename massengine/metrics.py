@@ -1,0 +1,254 @@
+"""What a sweep measures: FC, FCD, synchrony, metastability, spectra.
+
+Two layers (DESIGN §7, xarray's habit): NumPy kernels on arrays whose last two axes are
+``(time, region)`` (leading axes are runs), label-agnostic and independently testable; and
+:func:`compute`, which maps them over a labelled trajectory store with
+``xarray.apply_ufunc(..., dask="parallelized")``, one dask task per run.
+
+A run containing any non-finite sample (it diverged) gets NaN for every metric, never a
+number computed from garbage. A region whose signal is flat has no defined correlation:
+its FC entries are NaN (reported as such, not as 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from scipy import signal as sps
+
+# ---- NumPy kernels: (..., time, region) ------------------------------------------------------
+
+
+def _finite_runs(x: np.ndarray) -> np.ndarray:
+    """(...,) True where the whole run is finite."""
+    return np.all(np.isfinite(x), axis=(-2, -1))
+
+
+def functional_connectivity(x: np.ndarray) -> np.ndarray:
+    """Pearson correlation over time between regions: (..., time, region) -> (..., region, region)."""
+    x = np.asarray(x, dtype=np.float64)
+    centred = x - x.mean(axis=-2, keepdims=True)
+    cov = np.einsum("...ti,...tj->...ij", centred, centred)
+    std = np.sqrt(np.einsum("...ii->...i", cov))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fc = cov / (std[..., :, None] * std[..., None, :])
+    fc = np.where(np.isfinite(fc), np.clip(fc, -1.0, 1.0), np.nan)
+    return np.where(_finite_runs(x)[..., None, None], fc, np.nan)
+
+
+def upper_triangle(m: np.ndarray) -> np.ndarray:
+    """(..., N, N) -> (..., N(N-1)/2): the strict upper triangle."""
+    i, j = np.triu_indices(m.shape[-1], k=1)
+    return m[..., i, j]
+
+
+def mean_fc(fc: np.ndarray) -> np.ndarray:
+    """Mean of the FC's upper triangle (NaN entries of flat regions ignored; all-NaN -> NaN)."""
+    tri = upper_triangle(fc)
+    count = np.sum(np.isfinite(tri), axis=-1)
+    total = np.nansum(tri, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def matrix_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of the upper triangles of two (..., N, N) matrices (NaN-aware)."""
+    ta, tb = np.broadcast_arrays(upper_triangle(np.asarray(a, float)), upper_triangle(np.asarray(b, float)))
+    ok = np.isfinite(ta) & np.isfinite(tb)
+    n = ok.sum(axis=-1)
+    ta, tb = np.where(ok, ta, 0.0), np.where(ok, tb, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ma, mb = ta.sum(-1) / n, tb.sum(-1) / n
+        da, db = np.where(ok, ta - ma[..., None], 0.0), np.where(ok, tb - mb[..., None], 0.0)
+        r = (da * db).sum(-1) / np.sqrt((da * da).sum(-1) * (db * db).sum(-1))
+    return np.where((n > 2) & np.isfinite(r), r, np.nan)
+
+
+def fcd(x: np.ndarray, window: int, step: int) -> np.ndarray:
+    """Functional connectivity dynamics: correlations between the FC (upper triangles) of
+    sliding windows of ``window`` samples every ``step`` samples -> (..., W, W)."""
+    n_time = x.shape[-2]
+    if window > n_time or window < 3:
+        raise ValueError(f"FCD window of {window} samples does not fit a run of {n_time} samples.")
+    starts = range(0, n_time - window + 1, step)
+    windows = np.stack([upper_triangle(functional_connectivity(x[..., s : s + window, :])) for s in starts],
+                       axis=-2)  # (..., W, pairs)
+    w = windows.shape[-2]
+    a = np.repeat(windows[..., :, None, :], w, axis=-2)
+    b = np.repeat(windows[..., None, :, :], w, axis=-3)
+    return _row_corr(a, b)
+
+
+def _row_corr(a, b):
+    ok = np.isfinite(a) & np.isfinite(b)
+    n = ok.sum(-1)
+    a, b = np.where(ok, a, 0.0), np.where(ok, b, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        da = np.where(ok, a - (a.sum(-1) / n)[..., None], 0.0)
+        db = np.where(ok, b - (b.sum(-1) / n)[..., None], 0.0)
+        r = (da * db).sum(-1) / np.sqrt((da * da).sum(-1) * (db * db).sum(-1))
+    return np.where((n > 2) & np.isfinite(r), r, np.nan)
+
+
+def fcd_variance(fcd_matrix: np.ndarray) -> np.ndarray:
+    """Variance of the FCD's upper triangle: how much FC wanders over time."""
+    tri = upper_triangle(fcd_matrix)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.all(np.isfinite(tri), -1) & (tri.shape[-1] > 0), np.var(tri, axis=-1), np.nan)
+
+
+def _bandpass(x: np.ndarray, fs: float, band) -> np.ndarray:
+    low, high = band
+    if not 0 < low < high < fs / 2:
+        raise ValueError(f"band {list(band)} Hz must satisfy 0 < low < high < fs/2 = {fs / 2:g} Hz.")
+    sos = sps.butter(4, [low, high], btype="bandpass", fs=fs, output="sos")
+    return sps.sosfiltfilt(sos, x, axis=-2)
+
+
+def analytic_signal(x: np.ndarray, fs: float, band=None) -> np.ndarray:
+    """Hilbert analytic signal of each demeaned (optionally band-passed) region."""
+    x = np.asarray(x, dtype=np.float64)
+    x = np.where(np.isfinite(x), x, 0.0) - np.nanmean(np.where(np.isfinite(x), x, 0.0), axis=-2, keepdims=True)
+    if band is not None:
+        x = _bandpass(x, fs, band)
+    return sps.hilbert(x, axis=-2)
+
+
+def order_parameter(x: np.ndarray, fs: float, band=None) -> np.ndarray:
+    """Kuramoto order parameter R(t) = |mean_j exp(i phase_j(t))|, phases from the Hilbert
+    transform: (..., time, region) -> (..., time). Flat regions carry no phase: excluded."""
+    z = analytic_signal(x, fs, band)
+    amplitude = np.abs(z)
+    moving = np.std(np.asarray(x, float), axis=-2, keepdims=True) > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = np.where(moving & (amplitude > 0), z / amplitude, 0.0)
+        r = np.abs(unit.sum(axis=-1)) / moving.sum(axis=-1)
+    r = np.where(moving.sum(axis=-1) > 0, r, np.nan)
+    return np.where(_finite_runs(x)[..., None], r, np.nan)
+
+
+def synchrony(r: np.ndarray) -> np.ndarray:
+    """Mean of R(t)."""
+    return np.mean(r, axis=-1)
+
+
+def metastability(r: np.ndarray) -> np.ndarray:
+    """Standard deviation of R(t) (Shanahan 2010)."""
+    return np.std(r, axis=-1)
+
+
+def mean_amplitude(x: np.ndarray, fs: float, band=None) -> np.ndarray:
+    """Mean Hilbert envelope over time and regions."""
+    amp = np.abs(analytic_signal(x, fs, band)).mean(axis=(-2, -1))
+    return np.where(_finite_runs(x), amp, np.nan)
+
+
+def welch_psd(x: np.ndarray, fs: float, nperseg: int | None = None):
+    """Region-averaged Welch PSD: (..., time, region) -> (freqs (F,), psd (..., F))."""
+    n_time = x.shape[-2]
+    nperseg = min(n_time, nperseg or 256)
+    clean = np.where(np.isfinite(x), x, 0.0)
+    freqs, pxx = sps.welch(clean, fs=fs, nperseg=nperseg, axis=-2, detrend="constant")
+    psd = pxx.mean(axis=-1)  # (..., F)
+    return freqs, np.where(_finite_runs(x)[..., None], psd, np.nan)
+
+
+def peak_frequency(freqs: np.ndarray, psd: np.ndarray) -> np.ndarray:
+    """Frequency (Hz) of the PSD maximum, DC excluded; NaN for a flat or diverged run."""
+    body = psd[..., 1:]
+    ok = np.all(np.isfinite(body), axis=-1) & (np.nanmax(np.where(np.isfinite(body), body, 0), axis=-1) > 0)
+    idx = np.argmax(np.where(np.isfinite(body), body, -np.inf), axis=-1)
+    return np.where(ok, freqs[1:][idx], np.nan)
+
+
+# ---- the labelled layer ---------------------------------------------------------------------
+
+
+SCALARS = ("mean_fc", "fc_sc_corr", "fc_target_corr", "fcd_var", "synchrony", "metastability",
+           "peak_freq", "mean_amplitude")
+DESCRIPTIONS = {
+    "mean_fc": ("mean functional connectivity (upper triangle of the Pearson FC)", ""),
+    "fc_sc_corr": ("correlation of FC with the structural weights (upper triangles)", ""),
+    "fc_target_corr": ("correlation of FC with the target FC (upper triangles)", ""),
+    "fcd_var": ("variance of the FCD matrix's upper triangle", ""),
+    "synchrony": ("mean Kuramoto order parameter R(t) of the Hilbert phases", ""),
+    "metastability": ("standard deviation of R(t)", ""),
+    "peak_freq": ("frequency of the region-averaged Welch PSD maximum", "Hz"),
+    "mean_amplitude": ("mean Hilbert envelope", "a.u."),
+    "fc": ("functional connectivity (Pearson over time)", ""),
+    "fcd": ("functional connectivity dynamics (correlation of windowed FCs)", ""),
+    "psd": ("region-averaged Welch power spectral density", "a.u.^2/Hz"),
+}
+
+
+def _core(da: xr.DataArray, fn, out_dims, sizes=None, dtype=np.float64):
+    return xr.apply_ufunc(
+        fn, da, input_core_dims=[["time", "region"]], output_core_dims=[out_dims],
+        dask="parallelized", output_dtypes=[dtype],
+        dask_gufunc_kwargs={"output_sizes": sizes or {}},
+    )
+
+
+def compute(traj: xr.Dataset, variable: str, weights: np.ndarray, fcd_window_ms: float,
+            fcd_step_ms: float, band=None, target_fc: np.ndarray | None = None) -> xr.Dataset:
+    """All metrics of a trajectory dataset (``k, seed, time, region``; dask-backed or not).
+
+    Returns a lazy dataset: FC ``(k, seed, region, region_j)``, FCD ``(k, seed, window,
+    window_j)``, PSD ``(k, seed, freq)``, the scalars of :data:`SCALARS` ``(k, seed)``,
+    and ``diverged``/``divergence_time`` carried over.
+    """
+    da = traj[variable]
+    times = traj["time"].values
+    period_ms = float(times[1] - times[0]) if times.size > 1 else 1.0
+    fs = 1000.0 / period_ms
+    window = max(3, int(round(fcd_window_ms / period_ms)))
+    step = max(1, int(round(fcd_step_ms / period_ms)))
+    n_windows = len(range(0, times.size - window + 1, step))
+    n = traj.sizes["region"]
+    freqs, _ = welch_psd(np.zeros((times.size, n)), fs)
+
+    fc = _core(da, functional_connectivity, ["region", "region_j"], {"region_j": n})
+    fc = fc.assign_coords(region_j=("region_j", traj["region"].values))
+    fcd_m = _core(da, lambda x: fcd(x, window, step), ["window", "window_j"],
+                  {"window": n_windows, "window_j": n_windows})
+    r = _core(da, lambda x: order_parameter(x, fs, band), ["time"])
+    psd = _core(da, lambda x: welch_psd(x, fs)[1], ["freq"], {"freq": freqs.size})
+    psd = psd.assign_coords(freq=("freq", freqs, {"units": "Hz"}))
+    amp = xr.apply_ufunc(lambda x: mean_amplitude(x, fs, band), da, input_core_dims=[["time", "region"]],
+                         dask="parallelized", output_dtypes=[np.float64])
+    out = xr.Dataset({
+        "fc": fc,
+        "fcd": fcd_m.assign_coords(window=("window", times[0] + period_ms * (np.arange(n_windows) * step)),
+                                   window_j=("window_j", np.arange(n_windows))),
+        "psd": psd,
+        "mean_fc": xr.apply_ufunc(mean_fc, fc, input_core_dims=[["region", "region_j"]], dask="parallelized",
+                                  output_dtypes=[np.float64]),
+        "fc_sc_corr": xr.apply_ufunc(lambda m: matrix_correlation(m, weights), fc,
+                                     input_core_dims=[["region", "region_j"]], dask="parallelized",
+                                     output_dtypes=[np.float64]),
+        "fcd_var": xr.apply_ufunc(fcd_variance, fcd_m, input_core_dims=[["window", "window_j"]],
+                                  dask="parallelized", output_dtypes=[np.float64]),
+        "synchrony": xr.apply_ufunc(synchrony, r, input_core_dims=[["time"]], dask="parallelized",
+                                    output_dtypes=[np.float64]),
+        "metastability": xr.apply_ufunc(metastability, r, input_core_dims=[["time"]], dask="parallelized",
+                                        output_dtypes=[np.float64]),
+        "peak_freq": xr.apply_ufunc(lambda p: peak_frequency(freqs, p), psd, input_core_dims=[["freq"]],
+                                    dask="parallelized", output_dtypes=[np.float64]),
+        "mean_amplitude": amp,
+    })
+    if target_fc is not None:
+        out["fc_target_corr"] = xr.apply_ufunc(
+            lambda m: matrix_correlation(m, target_fc), fc, input_core_dims=[["region", "region_j"]],
+            dask="parallelized", output_dtypes=[np.float64])
+    else:
+        out["fc_target_corr"] = xr.full_like(out["mean_fc"], np.nan)
+    diverged = traj["diverged"]
+    for name in SCALARS:
+        out[name] = out[name].where(~diverged)
+    out["diverged"] = diverged
+    out["divergence_time"] = traj["divergence_time"]
+    for name, (doc, units) in DESCRIPTIONS.items():
+        out[name].attrs = {"long_name": doc, "units": units}
+    out.attrs.update({"metrics_variable": variable, "fcd_window_ms": fcd_window_ms, "fcd_step_ms": fcd_step_ms,
+                      "band_hz": "none" if band is None else list(band), "sampling_rate_hz": fs})
+    return out

@@ -1,0 +1,45 @@
+# Targets and chunking: one simulate job per (coupling, chunk of k_per_job k values).
+import massengine.config as mecfg
+
+OUT = config["output_dir"].rstrip("/")
+COUPLINGS = list(config["couplings"])
+CHUNKS = mecfg.k_chunks(config)
+CHUNK_IDS = [f"{i:04d}" for i in range(len(CHUNKS))]
+RESOLVED = mecfg.jsonable(config)
+# JAX's persistent compilation cache, shared by every job of the campaign.
+JAX_CACHE = f"{OUT}/.cache/jax"
+
+
+wildcard_constraints:
+    coupling="|".join(COUPLINGS),
+    chunk=r"\d{4}",
+
+
+def chunk_ks(wildcards):
+    return CHUNKS[int(wildcards.chunk)].tolist()
+
+
+def sim_store(coupling, chunk):
+    return f"{OUT}/simulations/{coupling}/chunk{chunk}.zarr"
+
+
+def metric_store(coupling, chunk):
+    return f"{OUT}/metrics/{coupling}/chunk{chunk}.zarr"
+
+
+def all_metric_stores():
+    return [metric_store(c, i) for c in COUPLINGS for i in CHUNK_IDS]
+
+
+def example_stores():
+    """The middle chunk of each coupling, for the report's example time series."""
+    middle = CHUNK_IDS[len(CHUNK_IDS) // 2]
+    return {c: sim_store(c, middle) for c in COUPLINGS}
+
+
+def sim_runtime_min(wildcards, attempt):
+    """Walltime for SLURM: grows with the runs per job and the simulated time."""
+    sim = config["simulation"]
+    runs = len(chunk_ks(wildcards)) * len(config["seeds"])
+    steps = sim["duration"] / sim["dt"]
+    return int(5 + attempt * runs * steps * 1e-6)

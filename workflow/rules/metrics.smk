@@ -1,0 +1,18 @@
+rule metrics:
+    """FC, FCD, synchrony, metastability, spectra of one trajectory store (dask)."""
+    input:
+        lambda wc: sim_store(wc.coupling, wc.chunk),
+    output:
+        directory(f"{OUT}/metrics/{{coupling}}/chunk{{chunk}}.zarr"),
+    params:
+        config=RESOLVED,
+    log:
+        f"{OUT}/logs/metrics/{{coupling}}_{{chunk}}.log",
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/massengine.yaml"
+    script:
+        "../scripts/metrics.py"

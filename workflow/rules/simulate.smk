@@ -1,0 +1,19 @@
+rule simulate:
+    """Every (k, seed) of one chunk of one coupling, in one vmapped JAX call -> zarr store."""
+    output:
+        directory(f"{OUT}/simulations/{{coupling}}/chunk{{chunk}}.zarr"),
+    params:
+        config=RESOLVED,
+        ks=chunk_ks,
+        jax_cache=JAX_CACHE,
+    log:
+        f"{OUT}/logs/simulate/{{coupling}}_{{chunk}}.log",
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=sim_runtime_min,
+    conda:
+        "../envs/massengine.yaml"
+    script:
+        "../scripts/simulate.py"
