@@ -98,16 +98,24 @@ def aggregate(metric_stores: Sequence, out_zarr, out_csv, log=print) -> xr.Datas
     return summary
 
 
-def make_report(config: Mapping, summary_path, example_stores: Mapping[str, str], out, log=print) -> Path:
-    """The HTML comparison report of the campaign."""
+def make_report(config: Mapping, summary_path, stores: Mapping[str, Sequence[str]], out, log=print) -> Path:
+    """The HTML comparison report; each coupling's example time series is its run at the k
+    that best matches the target FC (or SC)."""
     summary = io.open_store(summary_path)
     conn = cfg.load_connectome(config)
     variable = config["metrics"].get("variable") or summary.attrs.get("metrics_variable")
+    _, best = report.best_match(summary.load())
     examples = {}
-    for coupling, path in example_stores.items():
-        traj = io.open_store(path)
-        var = variable if variable in traj else next(iter(traj.data_vars))
-        examples[coupling] = traj[var].isel(k=traj.sizes["k"] // 2, seed=0).load()
+    for coupling, paths in stores.items():
+        k_best = best[coupling][0]
+        for path in paths:
+            traj = io.open_store(path)
+            ks = traj["k"].values
+            if (np.isnan(k_best) and path == paths[0]) or np.any(np.isclose(ks, k_best)):
+                var = variable if variable in traj else next(iter(traj.data_vars))
+                index = 0 if np.isnan(k_best) else int(np.argmin(np.abs(ks - k_best)))
+                examples[coupling] = traj[var].isel(k=index, seed=0).load()
+                break
     resolved = cfg.jsonable(config)
     prov = {"config_hash": cfg.config_hash(resolved), "massengine": io.version(),
             "node": config["node"]["model"], "connectome": conn.name, "regions": conn.n_regions}

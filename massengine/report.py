@@ -121,7 +121,7 @@ def build(summary: xr.Dataset, weights: np.ndarray, labels, examples: dict[str, 
             fc = summary["fc"].sel(coupling=coupling, k=k).isel(seed=0)
             parts.append(_png(viz.plot_matrix(fc.values, labels, f"FC, k = {k:.3g}", vmin=-1, vmax=1)))
         parts.append("</div>")
-    parts.append("<h2>Example time series</h2><div class=grid>")
+    parts.append(f"<h2>Example time series (each coupling at its best k by {metric})</h2><div class=grid>")
     for coupling, data in examples.items():
         k = float(data["k"].values) if "k" in data.coords else float("nan")
         parts.append(_png(viz.plot_timeseries(data, title=f"{coupling}, k = {k:.3g}")))

@@ -31,10 +31,9 @@ def all_metric_stores():
     return [metric_store(c, i) for c in COUPLINGS for i in CHUNK_IDS]
 
 
-def example_stores():
-    """The middle chunk of each coupling, for the report's example time series."""
-    middle = CHUNK_IDS[len(CHUNK_IDS) // 2]
-    return {c: sim_store(c, middle) for c in COUPLINGS}
+def sim_stores_by_coupling():
+    """Every trajectory store, per coupling: the report shows each coupling's best k."""
+    return {c: [sim_store(c, i) for i in CHUNK_IDS] for c in COUPLINGS}
 
 
 def sim_runtime_min(wildcards, attempt):

@@ -6,12 +6,12 @@ rule report_html:
     """The self-contained HTML comparison report."""
     input:
         summary=f"{OUT}/summary.zarr",
-        examples=list(example_stores().values()),
+        trajectories=[p for stores in sim_stores_by_coupling().values() for p in stores],
     output:
         report(f"{OUT}/report.html", caption="../report/comparison.rst", category="Report"),
     params:
         config=RESOLVED,
-        examples=example_stores(),
+        stores=sim_stores_by_coupling(),
     log:
         f"{OUT}/logs/report.log",
     conda:
