@@ -44,10 +44,10 @@ def job_counts(text):
             continue
         if table:
             parts = line.split()
+            if parts and parts[0] == "total":
+                break
             if len(parts) == 2 and parts[1].isdigit():
                 counts[parts[0]] = int(parts[1])
-            elif parts and parts[0] == "total":
-                break
     return counts
 
 
