@@ -76,7 +76,7 @@ def _variables(data, record, dims, model) -> dict:
 
 def _divergence_time(steps, dt):
     steps = np.asarray(steps)
-    return np.where(steps >= 0, steps * dt, np.nan)
+    return np.where(steps >= 0, np.round(steps * dt, 9), np.nan)  # 68 * 0.1 -> 6.8, not 6.800000000000001
 
 
 def run_dataset(net, settings, data, divergence_step: int, seed: int) -> xr.Dataset:

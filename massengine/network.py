@@ -45,7 +45,7 @@ def check_number(name: str, value, n_regions: int | None = None):
     if array.dtype.kind not in "biuf":
         raise ValueError(f"parameter {name!r} must be numeric, got {value!r}.")
     allowed = ((),) if n_regions is None else ((), (n_regions,))
-    if array.shape not in allowed and not (name == "laplacian" and array.ndim == 2):
+    if array.shape not in allowed:
         want = "a scalar" if n_regions is None else f"a scalar or an array of shape ({n_regions},)"
         raise ValueError(f"parameter {name!r} must be {want}, got shape {array.shape}.")
     if not np.all(np.isfinite(array)):
@@ -71,7 +71,7 @@ class CouplingTerm:
         kind = get_coupling(self.coupling)
         params = kind.resolve(dict(self.params))
         for name, value in params.items():
-            if name not in kind.static:
+            if name not in kind.static and name != "laplacian":  # the matrix is checked below
                 check_number(f"{self.coupling}.{name}", value)
         object.__setattr__(self, "params", params)
         if self.weights is None:
@@ -84,8 +84,9 @@ class CouplingTerm:
         lap = params.get("laplacian")
         if lap is not None and is_concrete(lap):
             n = np.shape(self.weights)[0]
-            if np.shape(lap) != (n, n):
-                raise ValueError(f"laplacian must have the weights' shape ({n}, {n}), got {np.shape(lap)}.")
+            if np.shape(lap) != (n, n) or not np.all(np.isfinite(lap)):
+                raise ValueError(f"laplacian must be a finite matrix of the weights' shape ({n}, {n}), "
+                                 f"got shape {np.shape(lap)}.")
 
     @property
     def n_regions(self) -> int:

@@ -61,7 +61,7 @@ class Settings:
     def times(self) -> np.ndarray:
         """Sample times in ms: ``transient + m * sample_every * dt``, m = 1..n_samples."""
         m = np.arange(1, self.n_samples + 1)
-        return self.n_transient * self.dt + m * self.sample_every * self.dt
+        return np.round(self.n_transient * self.dt + m * self.sample_every * self.dt, 9)
 
     def as_attrs(self) -> dict:
         noise = self.noise if self.noise is None or np.isscalar(self.noise) else "per-variable"

@@ -1,0 +1,52 @@
+"""Generate docs/api.md from the docstrings:  python docs/make_api.py
+(tests/test_docs.py checks that api.md is what this script writes now)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import massengine as me
+from massengine import campaign, config, io, metrics, viz
+
+SECTIONS = [
+    ("Networks and runs", [me.Network, me.CouplingTerm, me.simulate, me.sweep, me.integrate, me.Trajectory]),
+    ("Connectivity", [me.Connectome, me.laplacian_connectivity, me.normalize_weights, me.delays_from_distances,
+                      me.delay_steps, me.synthetic_connectome]),
+    ("Data sets", [me.datasets.load, me.datasets.load_files, me.datasets.load_tvb_zip]),
+    ("Node models", [me.nodes.Hopf, me.nodes.JansenRit, me.nodes.WilsonCowan, me.nodes.FitzHughNagumo,
+                     me.nodes.Kuramoto, me.nodes.NodeModel]),
+    ("Coupling kernels", [getattr(me.couplings, name) for name in me.COUPLINGS] + [me.apply_coupling]),
+    ("Metrics", [metrics.functional_connectivity, metrics.mean_fc, metrics.matrix_correlation, metrics.fcd,
+                 metrics.fcd_variance, metrics.order_parameter, metrics.synchrony, metrics.metastability,
+                 metrics.welch_psd, metrics.peak_frequency, metrics.mean_amplitude, metrics.compute]),
+    ("Figures", [viz.plot_timeseries, viz.plot_matrix, viz.plot_metric_vs_k, viz.plot_heatmap]),
+    ("Stores", [io.as_store, io.write_store, io.open_store, io.provenance_text]),
+    ("Campaigns", [config.check, config.check_keys, config.network, config.sweep_kwargs, campaign.simulate_chunk,
+                   campaign.metrics_chunk, campaign.aggregate, campaign.make_report]),
+]
+
+
+def entry(obj) -> str:
+    name = f"{obj.__module__}.{obj.__qualname__}"
+    try:
+        signature = str(inspect.signature(obj))
+    except (TypeError, ValueError):
+        signature = "(...)"
+    doc = inspect.cleandoc(obj.__doc__ or "(undocumented)")
+    return f"### `{name}{signature}`\n\n```\n{doc}\n```\n"
+
+
+def render() -> str:
+    parts = ["# API reference\n", "Generated from the docstrings by `docs/make_api.py`; shapes are given as "
+             "`(time, region)`, `(N, N)` etc.\n"]
+    for title, objects in SECTIONS:
+        parts.append(f"## {title}\n")
+        parts += [entry(obj) for obj in objects]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    path = Path(__file__).resolve().parent / "api.md"
+    path.write_text(render())
+    print(f"wrote {path}")
