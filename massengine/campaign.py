@@ -31,6 +31,37 @@ def enable_compilation_cache(directory) -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+def select_device(log=print) -> str:
+    """The device JAX will run on. An accelerator that cannot be initialised (absent, or its
+    driver failing) never fails a job: JAX is switched to the CPU and the log says so."""
+    import jax
+
+    try:
+        device = jax.devices()[0]
+    except Exception as err:  # RuntimeError or AssertionError, depending on how the backend failed
+        log(f"accelerator unavailable ({type(err).__name__}: {err}); falling back to the CPU")
+        from jax._src import xla_bridge  # no public API forgets a failed backend choice
+
+        jax.config.update("jax_platforms", "cpu")
+        xla_bridge._clear_backends()
+        device = jax.devices()[0]
+    return f"{device.platform}:{device.device_kind}"
+
+
+def _sweep_falling_back_to_cpu(net, ks, kwargs, log):
+    """``sweep``; if the accelerator runs out of memory (busy GPU), run on the CPU instead."""
+    import jax
+
+    try:
+        return sweep(net, k=ks, **kwargs)
+    except Exception as err:  # jaxlib's XlaRuntimeError; its class is not public API
+        if "RESOURCE_EXHAUSTED" not in str(err) or jax.default_backend() == "cpu":
+            raise
+        log(f"accelerator out of memory ({str(err)[:200]}); rerunning this chunk on the CPU")
+        with jax.default_device(jax.devices("cpu")[0]):
+            return sweep(net, k=ks, **kwargs)
+
+
 def provenance_attrs(config: Mapping, stage: str) -> dict:
     resolved = cfg.jsonable(config)
     return {"config_hash": cfg.config_hash(resolved), "config": json.dumps(resolved, sort_keys=True),
@@ -40,12 +71,13 @@ def provenance_attrs(config: Mapping, stage: str) -> dict:
 def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out, log=print) -> Path:
     """Run every (k, seed) of one chunk of one coupling in one vmapped call; write its store."""
     start = time.perf_counter()
+    log(f"device: {select_device(log)}")
     net = cfg.network(config, coupling)
     kwargs = cfg.sweep_kwargs(config)
     kwargs["chunk_samples"] = config["simulation"].get("chunk_samples")
     log(f"simulate {coupling}: {len(ks)} k x {len(kwargs['seeds'])} seeds, N = {net.n_regions}, "
         f"{kwargs['duration']} ms at dt {kwargs['dt']} ms")
-    ds = sweep(net, k=np.asarray(ks, dtype=float), **kwargs)  # the network carries the coupling
+    ds = _sweep_falling_back_to_cpu(net, np.asarray(ks, dtype=float), kwargs, log)  # the net carries the coupling
     store = io.as_store(ds, provenance_attrs(config, "simulate"))
     io.write_store(store, out)
     n_div = int(store["diverged"].sum())

@@ -32,6 +32,12 @@ class Connectome:
 
     def __post_init__(self):
         weights = check_weights(self.weights, what=f"{self.name} weights")
+        if np.any(weights < 0):
+            bad = tuple(int(i) for i in np.argwhere(weights < 0)[0])
+            raise ValueError(
+                f"{self.name} weights must be >= 0 (fibre counts or strengths); found "
+                f"{weights[bad]:g} at index {bad}. Signed weights can be passed to Network directly."
+            )
         n = weights.shape[0]
         object.__setattr__(self, "weights", weights)
         if self.distances is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -55,7 +56,8 @@ def network_attrs(net) -> dict:
 
 
 def provenance() -> dict:
-    device = jax.devices()[0]
+    """Versions and the device runs execute on (``jax.default_device`` when one is set)."""
+    device = jax.config.jax_default_device or jax.devices()[0]
     return {
         "massengine_version": version(),
         "jax_version": jax.__version__,
@@ -150,15 +152,18 @@ def write_store(ds: xr.Dataset, path) -> Path:
     """Write ``ds`` to the zarr store ``path`` atomically.
 
     The store is written beside its target under a temporary name and renamed into place
-    only when complete, so a killed job never leaves a store that looks finished. A failure
-    (full or read-only disk) removes the partial copy and names the path.
+    only when complete, so a killed job never leaves a store that looks finished (leftovers
+    of killed writers are removed by the next write). A failure (full or read-only disk)
+    removes the partial copy and names the path.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        for stale in path.parent.glob(f".{path.name}.partial-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         ds.to_zarr(tmp, mode="w", consolidated=False)
+        _pause_for_fault_injection(path)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -167,6 +172,16 @@ def write_store(ds: xr.Dataset, path) -> Path:
         raise OSError(f"cannot write store {str(path)!r}: {err.strerror or err}. Check that the "
                       "output directory is writable and has free space.") from err
     return path
+
+
+def _pause_for_fault_injection(path: Path) -> None:
+    """Tests kill a job in the middle of a write: ``MASSENGINE_TEST_PAUSE_BEFORE_RENAME=
+    "<store name>:<seconds>"`` holds that store's writer just before the rename."""
+    spec = os.environ.get("MASSENGINE_TEST_PAUSE_BEFORE_RENAME")
+    if spec:
+        name, seconds = spec.rsplit(":", 1)
+        if path.name == name:
+            time.sleep(float(seconds))
 
 
 def open_store(path) -> xr.Dataset:

@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,23 +11,7 @@ import yaml
 import massengine as me
 from massengine import io, metrics
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "config" / "test" / "tiny.yaml"
-
-
-def snakemake(*args, workdir, timeout=600):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def campaign(tmp_path_factory):
-    work = tmp_path_factory.mktemp("campaign")
-    out = work / "out"
-    run = snakemake("--configfile", str(TINY), "--config", f"output_dir={out}", workdir=work)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return work, out
+from conftest import ROOT, TINY, snakemake
 
 
 def test_lint_passes():

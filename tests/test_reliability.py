@@ -1,0 +1,225 @@
+"""Faults the way users meet them: killed jobs, failing disks, blow-ups, missing GPUs,
+bad connectome files; and reproducibility of what a campaign writes."""
+
+import copy
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from snakemake.utils import validate
+
+import massengine as me
+import massengine.config as mecfg
+from massengine import campaign as stages
+from massengine import io
+
+from conftest import ROOT, TINY, snakemake
+
+SCHEMA = ROOT / "config" / "schemas" / "config.schema.yaml"
+
+
+def tiny_config(out, **changes):
+    config = yaml.safe_load(TINY.read_text())
+    config["output_dir"] = str(out)
+    config.update(changes)
+    validate(config, str(SCHEMA))
+    return config
+
+
+def store_values(path):
+    ds = io.open_store(path).load()
+    return {name: ds[name].values for name in ds.data_vars}
+
+
+def descendants(pid):
+    """PIDs of every process below ``pid``, from /proc."""
+    parent = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        current = frontier.pop()
+        children = [p for p, pp in parent.items() if pp == current]
+        found += children
+        frontier += children
+    return found
+
+
+def writer_of(pid, marker):
+    for child in descendants(pid):
+        try:
+            if marker in Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="ignore"):
+                return child
+        except OSError:
+            continue
+    return None
+
+
+def test_job_killed_mid_write_is_redone_alone_and_outputs_equal_an_uninterrupted_run(campaign, tmp_path):
+    _, reference = campaign
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+           "--cores", "2", "--keep-going", "--configfile", str(TINY), "--config", f"output_dir={out}"]
+    # --keep-going as in workflow/profiles/default: the other jobs finish. The writer of every chunk0001 store pauses 8 s between writing and renaming
+    env = {**os.environ, "MASSENGINE_TEST_PAUSE_BEFORE_RENAME": "chunk0001.zarr:8"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline, partial = time.time() + 180, []
+    while time.time() < deadline and not partial:
+        partial = list((out / "simulations").glob("*/.chunk0001.zarr.partial-*"))
+        time.sleep(0.1)
+    assert partial, "the writer never reached its pause"
+    victim = int(partial[0].name.rsplit("-", 1)[1])  # the partial store is named after its writer's PID
+    assert victim in descendants(proc.pid)
+    os.kill(victim, signal.SIGKILL)  # the simulate job dies mid-write
+    first_log, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0 and "Error in rule simulate" in first_log
+    killed = partial[0].parent / "chunk0001.zarr"
+    assert not killed.exists()  # nothing that looks complete
+    done_before = {p: p.stat().st_mtime_ns for p in (out / "simulations").glob("*/chunk*.zarr")}
+    assert len(done_before) == 3
+    rerun = snakemake("--configfile", str(TINY), "--config", f"output_dir={out}", workdir=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    log = rerun.stdout + rerun.stderr
+    assert log.count("rule simulate:") == 1 and str(killed) in log  # only the killed job is redone
+    for path, mtime in done_before.items():
+        assert path.stat().st_mtime_ns == mtime
+    assert not list(out.rglob("*.partial-*"))
+    for store in (reference / "simulations").glob("*/chunk*.zarr"):
+        got = store_values(out / store.relative_to(reference))
+        for name, value in store_values(store).items():
+            np.testing.assert_array_equal(got[name], value)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "summary.csv"), pd.read_csv(reference / "summary.csv"))
+
+
+def test_failing_disk_names_the_path_and_leaves_no_store(tmp_path, monkeypatch):
+    ds = me.simulate(me.Network(me.nodes.Hopf(initial={"x": 0.2}), weights=np.ones((2, 2))),
+                     duration=5.0, dt=0.1)
+    target = tmp_path / "out" / "run.zarr"
+    real_to_zarr = type(ds).to_zarr
+
+    def full_disk(self, store, **kw):
+        real_to_zarr(self.isel(time=slice(0, 2)), store, **kw)  # some files are written...
+        raise OSError(errno.ENOSPC, "No space left on device")  # ...then the disk is full
+
+    monkeypatch.setattr(type(ds), "to_zarr", full_disk)
+    with pytest.raises(OSError, match=r"cannot write store '.*run\.zarr': No space left on device\. "
+                                      r"Check that the output directory is writable"):
+        io.write_store(ds, target)
+    assert not target.exists() and not list(target.parent.glob(".run.zarr.partial-*"))
+
+
+def test_unwritable_output_location_names_the_path(tmp_path):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where a directory should be")
+    ds = me.simulate(me.Network(me.nodes.Hopf(), weights=np.ones((2, 2))), duration=2.0, dt=0.1)
+    with pytest.raises(OSError, match=r"cannot write store '.*not_a_dir/run\.zarr'"):
+        io.write_store(ds, blocker / "run.zarr")
+
+
+def test_diverging_runs_complete_the_campaign_and_are_reported(tmp_path):
+    config = tiny_config(tmp_path, couplings={"additive": {"b": 0.0}}, k=[0.1, 30000.0])
+    mecfg.check(config)
+    sim = stages.simulate_chunk(config, "additive", [0.1, 30000.0], tmp_path / "sim.zarr", log=lambda m: None)
+    store = io.open_store(sim)
+    assert list(store["diverged"].values[:, 0]) == [False, True]
+    t_div = float(store["divergence_time"].values[1, 0])
+    assert 0 < t_div < 120.0
+    met = stages.metrics_chunk(config, sim, tmp_path / "met.zarr", log=lambda m: None)
+    summary = stages.aggregate([met], tmp_path / "summary.zarr", tmp_path / "summary.csv", log=lambda m: None)
+    for name in me.metrics.SCALARS:
+        assert np.isnan(summary[name].sel(k=30000.0).values).all(), name
+    assert np.isfinite(summary["synchrony"].sel(k=0.1).values).all()
+    table = pd.read_csv(tmp_path / "summary.csv")
+    assert table.loc[table.k == 30000.0, "diverged"].item() and table.loc[table.k == 30000.0, "divergence_time"].item() == t_div
+    html = stages.make_report(config, tmp_path / "summary.zarr", {"additive": [str(sim)]}, tmp_path / "r.html",
+                              log=lambda m: None).read_text()
+    assert f"<td>additive</td><td>3e+04</td><td>0</td><td>{t_div:.4g}</td>" in html
+
+
+def test_absent_gpu_falls_back_to_cpu_and_records_it(tmp_path):
+    config = tiny_config(tmp_path)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    script = (
+        "import yaml, massengine.campaign as c; cfg = yaml.safe_load(open(%r));"
+        "c.simulate_chunk(cfg, 'tanh', [0.5], %r)" % (str(path), str(tmp_path / "s.zarr"))
+    )
+    env = {**os.environ, "JAX_PLATFORMS": "cuda"}  # ask for a GPU this machine does not have
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "falling back to the CPU" in run.stdout
+    assert io.open_store(tmp_path / "s.zarr").attrs["jax_device"].startswith("cpu")
+
+
+def test_same_config_gives_bit_identical_stores(tmp_path):
+    config = tiny_config(tmp_path)
+    a = stages.simulate_chunk(config, "tanh", [0.0, 0.5], tmp_path / "a.zarr", log=lambda m: None)
+    b = stages.simulate_chunk(config, "tanh", [0.0, 0.5], tmp_path / "b.zarr", log=lambda m: None)
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files_a == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for rel in files_a:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+def test_float64_is_reproducible_across_batch_sizes_and_k_per_job(example):
+    net = me.Network(me.nodes.Hopf(initial={"x": np.linspace(-0.5, 0.5, 8)}), weights=example.weights,
+                     distances=example.distances, speed=10.0, coupling="diffusive")
+    ks = np.linspace(0.0, 1.0, 6)
+    kw = dict(duration=50.0, dt=0.1, sample_every=10, precision="float64", noise=0.01, seeds=[3])
+    whole = me.sweep(net, k=ks, **kw).x.values
+    for per_job in (1, 2, 4):
+        parts = [me.sweep(net, k=ks[i:i + per_job], **kw).x.values for i in range(0, 6, per_job)]
+        np.testing.assert_array_equal(np.concatenate(parts, axis=1), whole)
+
+
+def test_negative_weights_in_a_connectome_file_are_rejected(tmp_path):
+    w = np.ones((3, 3))
+    w[0, 2] = -0.5
+    np.save(tmp_path / "w.npy", w)
+    with pytest.raises(ValueError, match=r"weights must be >= 0 .*found -0.5 at index \(0, 2\)"):
+        me.datasets.load_files(tmp_path / "w.npy")
+
+
+def test_coarse_dt_in_a_config_warns(tmp_path):
+    config = tiny_config(tmp_path)
+    config["simulation"]["dt"] = 5.0
+    config["simulation"]["sample_period"] = 5.0
+    config["simulation"]["transient"] = 0.0
+    with pytest.warns(UserWarning, match=r"dt = 5 ms is longer than the shortest nonzero delay"):
+        mecfg.check(config)
+
+
+numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**6))
+
+
+@settings(max_examples=40, deadline=None)
+@given(dt=numbers, duration=numbers, transient=numbers, period=numbers, k_per_job=st.integers(-2, 5))
+def test_config_validation_never_crashes_on_arbitrary_numbers(dt, duration, transient, period, k_per_job):
+    """Whatever numbers a config holds: a schema error, a ConfigError, or a valid config."""
+    config = copy.deepcopy(tiny_config("/tmp/unused"))
+    config["simulation"].update(dt=dt, duration=duration, transient=transient, sample_period=period)
+    config["k_per_job"] = k_per_job
+    try:
+        validate(config, str(SCHEMA))
+    except Exception as err:  # snakemake's WorkflowError wrapping the schema's message
+        assert "simulation" in str(err) or "k_per_job" in str(err) or "is not" in str(err)
+        return
+    try:
+        mecfg.check(config)
+    except mecfg.ConfigError as err:
+        assert str(err).split(":")[0] in {"simulation", "simulation.transient", "simulation.sample_period",
+                                          "k_per_job"}
