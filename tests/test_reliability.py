@@ -74,7 +74,8 @@ def test_job_killed_mid_write_is_redone_alone_and_outputs_equal_an_uninterrupted
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
            "--cores", "2", "--keep-going", "--configfile", str(TINY), "--config", f"output_dir={out}"]
-    # --keep-going as in workflow/profiles/default: the other jobs finish. The writer of every chunk0001 store pauses 8 s between writing and renaming
+    # --keep-going as in workflow/profiles/default: the other jobs finish. The writer of
+    # every chunk0001 store pauses 8 s between writing and renaming.
     env = {**os.environ, "MASSENGINE_TEST_PAUSE_BEFORE_RENAME": "chunk0001.zarr:8"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline, partial = time.time() + 180, []
@@ -82,7 +83,7 @@ def test_job_killed_mid_write_is_redone_alone_and_outputs_equal_an_uninterrupted
         partial = list((out / "simulations").glob("*/.chunk0001.zarr.partial-*"))
         time.sleep(0.1)
     assert partial, "the writer never reached its pause"
-    victim = int(partial[0].name.rsplit("-", 1)[1])  # the partial store is named after its writer's PID
+    victim = int(partial[0].name.rsplit("-", 1)[1])  # a partial store is named after its writer's PID
     assert victim in descendants(proc.pid)
     os.kill(victim, signal.SIGKILL)  # the simulate job dies mid-write
     first_log, _ = proc.communicate(timeout=300)
@@ -144,7 +145,8 @@ def test_diverging_runs_complete_the_campaign_and_are_reported(tmp_path):
         assert np.isnan(summary[name].sel(k=30000.0).values).all(), name
     assert np.isfinite(summary["synchrony"].sel(k=0.1).values).all()
     table = pd.read_csv(tmp_path / "summary.csv")
-    assert table.loc[table.k == 30000.0, "diverged"].item() and table.loc[table.k == 30000.0, "divergence_time"].item() == t_div
+    row = table[table.k == 30000.0].iloc[0]
+    assert row["diverged"] and row["divergence_time"] == t_div
     html = stages.make_report(config, tmp_path / "summary.zarr", {"additive": [str(sim)]}, tmp_path / "r.html",
                               log=lambda m: None).read_text()
     assert f"<td>additive</td><td>3e+04</td><td>0</td><td>{t_div:.4g}</td>" in html
@@ -155,8 +157,8 @@ def test_absent_gpu_falls_back_to_cpu_and_records_it(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     script = (
-        "import yaml, massengine.campaign as c; cfg = yaml.safe_load(open(%r));"
-        "c.simulate_chunk(cfg, 'tanh', [0.5], %r)" % (str(path), str(tmp_path / "s.zarr"))
+        f"import yaml, massengine.campaign as c; cfg = yaml.safe_load(open({str(path)!r}));"
+        f"c.simulate_chunk(cfg, 'tanh', [0.5], {str(tmp_path / 's.zarr')!r})"
     )
     env = {**os.environ, "JAX_PLATFORMS": "cuda"}  # ask for a GPU this machine does not have
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
