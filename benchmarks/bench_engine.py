@@ -5,7 +5,7 @@ lengths / 10 mm/ms, dt = 0.1 ms, 1000 ms, deterministic, float32. The connectome
 76-region set read from ../shared/data when present (it is GPL-3.0+, never bundled),
 otherwise a synthetic 76-region network with the same density.
 
-    python benchmarks/bench_engine.py [--n-k 32] [--duration 1000] [--json out.json]
+    python benchmarks/bench_engine.py [--n-k 32] [--duration 1000] [--json out.json] [--scaling]
 
 Reports compile time (first call minus a warm call) separately from the steady-state
 throughput in region·steps/s (regions x steps x runs / wall seconds of a warm call).
@@ -45,8 +45,8 @@ def timed(fn):
     return time.perf_counter() - start
 
 
-def measure(net, ks, duration, dt):
-    kw = dict(duration=duration, dt=dt, sample_every=10)
+def measure(net, ks, duration, dt, layout="auto"):
+    kw = dict(duration=duration, dt=dt, sample_every=10, layout=layout)
     if ks is None:
         call = lambda: me.integrate(net, **kw).data  # noqa: E731
         runs = 1
@@ -65,11 +65,39 @@ def measure(net, ks, duration, dt):
     }
 
 
+def scaling(tvb_net):
+    """Throughput (region·steps/s) against batch size at N = 76 and against N at batch 32."""
+    out = {"batch_at_N76": {}, "N_at_batch32": {}}
+    for batch in (1, 8, 32, 128):
+        ks = np.linspace(0.0, 1.0, batch)
+        for layout in ("dense", "sparse"):
+            out["batch_at_N76"][f"{batch}_{layout}"] = measure(tvb_net, ks, 200.0, 0.1, layout)["region_steps_per_s"]
+    nets = {"8": me.datasets.load("example_connectome"), "76": None, "192": None,
+            "500_synthetic_10pct": me.synthetic_connectome(500, density=0.1, seed=0)}
+    shared = SHARED.parent / "tvb_connectivity_192"
+    if shared.is_dir():
+        w = np.load(shared / "weights.npy")
+        np.fill_diagonal(w, 0)
+        nets["192"] = me.Connectome(weights=w / w.max(), distances=np.load(shared / "tract_lengths.npy"))
+    ks = np.linspace(0.0, 1.0, 32)
+    for name, conn in nets.items():
+        net = tvb_net if name == "76" else None
+        if conn is not None:
+            node = me.nodes.Hopf(a=-0.05, w=2 * np.pi * 0.04, initial={"x": 0.1})
+            net = me.Network(node, weights=conn.weights, distances=conn.distances, speed=10.0, k=0.1)
+        if net is None:
+            continue
+        for layout in ("dense", "sparse"):
+            out["N_at_batch32"][f"{name}_{layout}"] = measure(net, ks, 200.0, 0.1, layout)["region_steps_per_s"]
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-k", type=int, default=32)
     parser.add_argument("--duration", type=float, default=1000.0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--scaling", action="store_true", help="also throughput vs batch size and N (200 ms runs)")
     args = parser.parse_args()
     w, d, name = connectome()
     node = me.nodes.Hopf(a=-0.05, w=2 * np.pi * 0.04, initial={"x": 0.1})
@@ -80,9 +108,14 @@ def main():
         "max_delay_ms": round(net.max_delay, 2),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "jax": f"{jax.__version__} {jax.default_backend()}",
-        "single_run": measure(net, None, args.duration, 0.1),
-        "sweep": measure(net, np.linspace(0.0, 1.0, args.n_k), args.duration, 0.1),
+        "density": round(float((w != 0).mean()), 3),
     }
+    ks = np.linspace(0.0, 1.0, args.n_k)
+    for layout in ("dense", "sparse", "auto"):
+        result[f"single_run_{layout}"] = measure(net, None, args.duration, 0.1, layout)
+        result[f"sweep_{layout}"] = measure(net, ks, args.duration, 0.1, layout)
+    if args.scaling:
+        result["scaling"] = scaling(net)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -6,7 +6,7 @@ pieces (DESIGN §3, §7):
 - ``source(v)``: a nonlinearity that depends on the source only (the Jansen–Rit sigmoid).
   The engine applies it once per region when it writes the ring buffer (N, not N², work).
 - ``edge(v_ij, x_i)``: a per-edge function of the delayed source read and the target's
-  present value (``sin(theta_j - theta_i)`` for Kuramoto); identity elsewhere.
+  present value (broadcast to the edges) (``sin(theta_j - theta_i)`` for Kuramoto); identity elsewhere.
 - ``node(S_i, x_i)``: what turns the weighted sum ``S_i = sum_j A_ij edge(...)`` into the
   coupling current (``k * tanh(scale * S)``...).
 
@@ -40,7 +40,7 @@ def _identity_source(v, p):
     return v
 
 
-def _identity_edge(v, x_self, p):
+def _identity_edge(v, x_target, p):
     return v
 
 
@@ -75,13 +75,23 @@ class Coupling:
         return resolve(f"coupling {self.name!r}", self.params, given)
 
     def current(self, reads, x_self, prepared, p):
-        """Coupling current (N,) from source reads already passed through ``source``.
+        """Coupling current (N,) from a dense read already passed through ``source``.
 
         ``reads`` (N, N): ``reads[i, j] = source(x_j(t - tau_ij))``.
         """
         a, d = prepared
-        values = self.edge(reads, x_self, p) if self.has_edge else reads
-        summed = jnp.sum(a * values, axis=1)
+        values = self.edge(reads, x_self[:, None], p) if self.has_edge else reads
+        return self._finish(jnp.sum(a * values, axis=1), x_self, d, p)
+
+    def current_edges(self, reads, x_self, prepared, targets, sources, p):
+        """The same current from the nonzero edges only: ``reads`` (E,) of sources
+        ``sources`` seen by ``targets``; the cost grows with E, not N²."""
+        a, d = prepared
+        values = self.edge(reads, x_self[targets], p) if self.has_edge else reads
+        summed = jax.ops.segment_sum(a[targets, sources] * values, targets, num_segments=x_self.shape[0])
+        return self._finish(summed, x_self, d, p)
+
+    def _finish(self, summed, x_self, d, p):
         if d is not None:
             summed = summed - d * x_self
         return self.node(summed, x_self, p)
@@ -181,7 +191,7 @@ COUPLINGS: dict[str, Coupling] = {
             "phase oscillators: pulls each phase toward its inputs'",
             {"k": K_PARAM},
             node=lambda s, x, p: p["k"] * s,
-            edge=lambda v, x, p: jnp.sin(v - x[:, None]),
+            edge=lambda v, x_target, p: jnp.sin(v - x_target),
         ),
     ]
 }

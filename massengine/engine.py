@@ -26,6 +26,7 @@ class TermSpec:
     target: int  # row of the state that receives the current
     horizon: int
     static_params: tuple  # ((name, value), ...) of parameters that select code
+    sparse: bool  # sum over the nonzero edges (E reads) instead of the dense (N, N) read
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,15 @@ class _Term:
 def _coupling_current(model, terms, node_p, state, rings, n):
     """(n_vars, N) coupling input of all terms at step ``n`` (state ``x_n``)."""
     total = jnp.zeros_like(state)
-    columns = jnp.arange(state.shape[1])
     for term, ring in zip(terms, rings, strict=True):
-        reads = history.read(ring, n, term.p["lags"], columns)
+        reads = history.read(ring, n, term.p["lags"], term.p.get("sources"))
         x_self = model.signal(state, term.spec.signal, node_p)
-        total = total.at[term.spec.target].add(term.kind.current(reads, x_self, term.prepared, term.p))
+        if term.spec.sparse:
+            current = term.kind.current_edges(reads, x_self, term.prepared, term.p["targets"],
+                                              term.p["sources"], term.p)
+        else:
+            current = term.kind.current(reads, x_self, term.prepared, term.p)
+        total = total.at[term.spec.target].add(current)
     return total
 
 
@@ -144,14 +149,21 @@ initial_carry_jit = jax.jit(initial_carry, static_argnums=0)
 advance_jit = jax.jit(advance, static_argnums=0)
 
 
+# The step count is shared by the batch: left unbatched, the ring index stays one scalar per
+# step; batched, every read becomes a batched gather (5x slower on XLA:CPU, benchmarks/).
+_CARRY_AXES = (0, 0, None, 0)
+
+
 @partial(jax.jit, static_argnums=0)
 def advance_batch(spec: RunSpec, params, carries, ks, keys):
     """``advance`` for a batch of runs: ``carries`` batched on axis 0, ``ks`` (B,) coupling
     strengths, ``keys`` (B,) PRNG keys; one vmapped program (no loop, no recompilation per k)."""
     one = lambda carry, k, key: advance(spec, with_k(params, k), carry, key)  # noqa: E731
-    return jax.vmap(one)(carries, ks, keys)
+    return jax.vmap(one, in_axes=(_CARRY_AXES, 0, 0), out_axes=(_CARRY_AXES, 0))(carries, ks, keys)
 
 
 def batch_carry(carry, size: int):
     """The same initial carry for ``size`` runs (the t = 0 state does not depend on k)."""
-    return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (size,) + a.shape), carry)
+    state, rings, n, diverged = carry
+    tile = lambda a: jnp.broadcast_to(a, (size,) + a.shape)  # noqa: E731
+    return (tile(state), jax.tree_util.tree_map(tile, rings), n, tile(diverged))

@@ -1,8 +1,8 @@
 """The ring delay buffer: the last ``H`` values of one coupled signal.
 
-Slot ``m mod H`` holds the (source-transformed) signal at step ``m``. Before step ``n``
+Row ``m mod H`` holds the (source-transformed) signal at step ``m``. Before step ``n``
 advances ``x_n`` to ``x_{n+1}``, the buffer holds steps ``n-H+1 .. n``, so a lag in
-``0 .. H-1`` is always there; ``x_{n+1}`` then overwrites the slot of step ``n-H+1``.
+``0 .. H-1`` is always there; ``x_{n+1}`` then overwrites the row of step ``n-H+1``.
 Memory is ``H x N`` per coupling term, whatever the run length.
 """
 
@@ -35,16 +35,20 @@ def history_rows(history, signal0, h: int):
 
 
 def init_ring(rows, signal0):
-    """Ring from time-ordered ``rows`` (H, N): step ``m`` goes to slot ``m mod H``; slot 0
-    (t = 0) holds ``signal0``."""
+    """Ring from time-ordered ``rows`` (H, N) of steps ``-(H-1) .. 0``: step ``m`` in row
+    ``m mod H``; step 0 holds ``signal0``."""
     return jnp.roll(rows, 1, axis=0).at[0].set(signal0)
 
 
-def read(ring, n, lags, columns):
-    """Delayed reads (N, N): ``out[i, j]`` = the signal of source ``j`` at step ``n - lags[i, j]``."""
+def read(ring, n, lags, sources=None):
+    """Delayed reads: the signal of ``sources`` at steps ``n - lags``. Dense: ``lags``
+    (N, N) and ``sources`` None (every column; a compile-time iota, which XLA turns into a
+    much faster gather than the same indices passed as data: 5x, benchmarks/README.md).
+    Edge list: ``lags`` and ``sources`` (E,)."""
     h, n_regions = ring.shape
-    slots = jnp.mod(n - lags, h)
-    return ring.reshape(-1)[slots * n_regions + columns[None, :]]
+    if sources is None:
+        sources = jnp.arange(n_regions)[None, :]
+    return ring.reshape(-1)[jnp.mod(n - lags, h) * n_regions + sources]
 
 
 def write(ring, n, values):

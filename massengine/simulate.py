@@ -26,6 +26,7 @@ from .integrators import INTEGRATORS
 from .network import Network
 
 PRECISIONS = ("float32", "float64")
+LAYOUTS = ("auto", "dense", "sparse")
 MONITORS = ("sample", "mean")
 
 
@@ -44,6 +45,7 @@ class Settings:
     noise: Any
     monitor: str
     record: tuple[str, ...]
+    layout: str = "auto"
 
     @property
     def n_steps(self) -> int:
@@ -86,7 +88,8 @@ def _positive(name: str, value) -> float:
 
 
 def resolve_settings(net: Network, duration, dt, transient, sample_every, integrator,
-                     precision, delay_rounding, history_mode, noise, monitor, record) -> Settings:
+                     precision, delay_rounding, history_mode, noise, monitor, record,
+                     layout: str = "auto") -> Settings:
     duration, dt = _positive("duration", duration), _positive("dt", dt)
     if not isinstance(transient, (int, float, np.number)) or not 0 <= transient < duration:
         raise ValueError(
@@ -98,6 +101,7 @@ def resolve_settings(net: Network, duration, dt, transient, sample_every, integr
         ("integrator", integrator, INTEGRATORS),
         ("precision", precision, PRECISIONS),
         ("monitor", monitor, MONITORS),
+        ("layout", layout, LAYOUTS),
     ]:
         if value not in valid:
             raise ValueError(f"{name} must be one of {valid}, got {value!r}.")
@@ -114,7 +118,7 @@ def resolve_settings(net: Network, duration, dt, transient, sample_every, integr
     for name in record:
         net.node.check_signal(name, "recorded variable")
     settings = Settings(float(duration), float(dt), float(transient), int(sample_every),
-                        integrator, precision, delay_rounding, history_mode, noise, monitor, record)
+                        integrator, precision, delay_rounding, history_mode, noise, monitor, record, layout)
     if settings.n_samples < 1:
         raise ValueError(
             f"no samples: (duration - transient) = {duration - transient:g} ms is shorter than "
@@ -167,9 +171,11 @@ def build(net: Network, s: Settings):
         )
         h = history.horizon(lags)
         static = tuple((name, term.params[name]) for name in kind.static)
-        terms.append(engine.TermSpec(kind.name, term.coupled_var, node.index(term.target), h, static))
+        layout = _edge_layout(term, lags, s.layout)
+        terms.append(engine.TermSpec(kind.name, term.coupled_var, node.index(term.target), h, static,
+                                     sparse="targets" in layout))
         numbers = {n: _cast(v, dtype) for n, v in term.params.items() if n not in kind.static}
-        term_params.append({**numbers, "weights": _cast(term.weights, dtype), "lags": jnp.asarray(lags)})
+        term_params.append({**numbers, "weights": _cast(term.weights, dtype), **layout})
         signal0 = node.signal(x0, term.coupled_var, {n: _cast(v, dtype) for n, v in node.params.items()})
         rows.append(_history_rows(s.history, signal0, h, net.n_regions))
     params = {
@@ -185,6 +191,33 @@ def build(net: Network, s: Settings):
         record=s.record, monitor=s.monitor, noise=s.noise is not None,
     )
     return spec, params, x0, tuple(rows)
+
+
+SPARSE_BELOW = 0.3  # density under which the edge-list sum beats the dense read (benchmarks/)
+
+
+def _edge_layout(term, lags, layout: str) -> dict:
+    """Read offsets for the dense (N, N) read, or edge lists for the sparse one.
+
+    ``layout="auto"`` takes the edge list when at most 30 % of the pairs carry weight; the
+    pattern comes from the weights (or a given Laplacian), which must then be concrete.
+    """
+    n = lags.shape[0]
+    weights = term.weights
+    if layout == "dense" or (layout == "auto" and isinstance(weights, jax.core.Tracer)):
+        return {"lags": jnp.asarray(lags, jnp.int32)}
+    pattern = np.asarray(weights) != 0
+    lap = term.params.get("laplacian")
+    if lap is not None:
+        pattern = (np.asarray(lap) != 0) & ~np.eye(n, dtype=bool)
+    if layout == "auto" and pattern.mean() > SPARSE_BELOW:
+        return _edge_layout(term, lags, "dense")
+    targets, sources = np.nonzero(pattern)
+    return {
+        "lags": jnp.asarray(lags[targets, sources], jnp.int32),
+        "sources": jnp.asarray(sources, jnp.int32),
+        "targets": jnp.asarray(targets, jnp.int32),
+    }
 
 
 def _cast(value, dtype):
@@ -225,7 +258,7 @@ def integrate(net: Network, duration: float, dt: float = 0.1, transient: float =
               sample_every: int = 1, record: Sequence[str] | None = None,
               integrator: str = "euler", history: Any = "zeros", noise=None, seed: int = 0,
               precision: str = "float32", delay_rounding: str = "ceil",
-              monitor: str = "sample", chunk_samples: int | None = None) -> Trajectory:
+              monitor: str = "sample", chunk_samples: int | None = None, layout: str = "auto") -> Trajectory:
     """Run ``net`` once and return a :class:`Trajectory` of JAX arrays.
 
     This is the differentiable entry point: ``jax.grad`` of a loss on ``traj.data`` with
@@ -233,7 +266,7 @@ def integrate(net: Network, duration: float, dt: float = 0.1, transient: float =
     Arguments are those of :func:`simulate`.
     """
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
-                         delay_rounding, history, noise, monitor, record)
+                         delay_rounding, history, noise, monitor, record, layout)
     return _integrate(net, s, seed, chunk_samples)
 
 
@@ -269,7 +302,7 @@ def simulate(net: Network, duration: float, dt: float = 0.1, transient: float = 
              sample_every: int = 1, record: Sequence[str] | None = None,
              integrator: str = "euler", history: Any = "zeros", noise=None, seed: int = 0,
              precision: str = "float32", delay_rounding: str = "ceil",
-             monitor: str = "sample", chunk_samples: int | None = None):
+             monitor: str = "sample", chunk_samples: int | None = None, layout: str = "auto"):
     """Simulate ``net`` for ``duration`` ms and return an ``xarray.Dataset`` (time, region).
 
     - ``dt``: step (ms); ``transient``: ms discarded before the first sample;
@@ -285,12 +318,14 @@ def simulate(net: Network, duration: float, dt: float = 0.1, transient: float = 
     - ``monitor``: ``"sample"`` (instantaneous) or ``"mean"`` (average over each period).
     - ``chunk_samples``: integrate in calls of this many samples (bounds the memory of
       one compiled call; the numbers do not change).
+    - ``layout``: ``"auto"`` (edge lists when at most 30 % of pairs carry weight), or force
+      ``"dense"`` / ``"sparse"``; same numbers up to float summation order.
 
     A run that becomes non-finite is flagged in ``attrs["diverged"]`` with
     ``attrs["divergence_time_ms"]``; its later samples are NaN.
     """
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
-                         delay_rounding, history, noise, monitor, record)
+                         delay_rounding, history, noise, monitor, record, layout)
     traj = _integrate(net, s, seed, chunk_samples)
     return io.run_dataset(net, s, np.asarray(traj.data), int(traj.divergence_step), seed)
 
@@ -300,7 +335,7 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
           transient: float = 0.0, sample_every: int = 1, record: Sequence[str] | None = None,
           integrator: str = "euler", history: Any = "zeros", noise=None,
           precision: str = "float32", delay_rounding: str = "ceil", monitor: str = "sample",
-          chunk_samples: int | None = None):
+          chunk_samples: int | None = None, layout: str = "auto"):
     """Sweep the coupling strength ``k`` (every term's) for one or several couplings.
 
     All (k, seed) runs of one coupling go through one compiled, vmapped call. ``couplings``
@@ -317,7 +352,7 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
         raise ValueError("seeds must not be empty (omit it for a single deterministic seed).")
     variants = _coupling_variants(net, couplings)
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
-                         delay_rounding, history, noise, monitor, record)
+                         delay_rounding, history, noise, monitor, record, layout)
     grid_k = np.repeat(ks, len(seed_list))
     grid_seed = np.tile(seed_list, len(ks))
     results = []

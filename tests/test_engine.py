@@ -197,3 +197,16 @@ def test_time_chunking_does_not_change_the_numbers(example, chunk):
     sw_whole = me.sweep(net, k=[0.2, 0.9], seeds=[1, 2], **kw)
     sw_cut = me.sweep(net, k=[0.2, 0.9], seeds=[1, 2], chunk_samples=chunk, **kw)
     np.testing.assert_array_equal(sw_cut.x.values, sw_whole.x.values)
+
+
+def test_layout_is_chosen_by_density():
+    from massengine.simulate import build, resolve_settings
+
+    conn = me.synthetic_connectome(40, density=0.1, seed=2)
+    for density, weights, want in [(0.1, conn.weights, True), (1.0, np.ones((40, 40)), False)]:
+        net = me.Network(me.nodes.Hopf(), weights=weights, distances=conn.distances, speed=10.0)
+        s = resolve_settings(net, 30.0, 0.1, 0.0, 1, "euler", "float32", "ceil", "zeros", None, "sample", None)
+        spec, params, *_ = build(net, s)
+        assert spec.terms[0].sparse is want, density
+        if want:
+            assert params["terms"][0]["targets"].shape == (int((weights != 0).sum()),)

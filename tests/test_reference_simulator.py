@@ -19,20 +19,21 @@ COUPLING_CASES = {
 DT, N_STEPS, SPEED = 0.5, 60, 8.0  # delays of 4..10 ms = 8..20 steps
 
 
-def engine_states(example, kind, params, integrator, precision, history="zeros"):
+def engine_states(example, kind, params, integrator, precision, history="zeros", layout="auto", weights=None):
     net = me.Network(
         me.nodes.Hopf(initial={"x": np.linspace(-0.4, 0.5, 8), "y": 0.2}),
-        weights=example.weights, distances=example.distances, speed=SPEED,
+        weights=example.weights if weights is None else weights, distances=example.distances, speed=SPEED,
         coupling=kind, k=0.6, **params,
     )
     ds = me.simulate(net, duration=N_STEPS * DT, dt=DT, integrator=integrator,
-                     precision=precision, history=history)
+                     precision=precision, history=history, layout=layout)
     return np.stack([ds.x.values, ds.y.values], axis=1)
 
 
-def reference_states(example, kind, params, integrator, history="zeros"):
+def reference_states(example, kind, params, integrator, history="zeros", weights=None):
     delays = example.distances / SPEED
-    return simulate_hopf(example.weights, delays, kind, 0.6, np.linspace(-0.4, 0.5, 8), 0.2,
+    weights = example.weights if weights is None else weights
+    return simulate_hopf(weights, delays, kind, 0.6, np.linspace(-0.4, 0.5, 8), 0.2,
                          DT, N_STEPS, integrator, history=history, **params)[1:]
 
 
@@ -45,6 +46,20 @@ def test_every_coupling_matches_reference_float64(example, kind, integrator):
     assert np.abs(want).max() > 0.1  # the comparison is not of zeros
     # float64 both sides; only summation order differs
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", sorted(COUPLING_CASES))
+def test_sparse_edge_sum_matches_reference_on_a_sparse_network(example, kind):
+    """The edge-list path (forced; "auto" picks it below 30 % density) on a sparsified network."""
+    mask = np.random.default_rng(7).random((8, 8)) < 0.25
+    weights = example.weights * (mask | mask.T)
+    params = dict(COUPLING_CASES[kind])
+    if kind == "laplacian":
+        params["normalize"] = "sym"
+    want = reference_states(example, kind, params, "heun", weights=weights)
+    for layout in ("auto", "sparse", "dense"):
+        got = engine_states(example, kind, params, "heun", "float64", layout=layout, weights=weights)
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["diffusive", "tanh", "sigmoidal_jansen_rit"])
