@@ -103,7 +103,8 @@ def test_summary_csv_and_report(campaign):
     for coupling in ("diffusive", "tanh"):
         assert f"<td>{coupling}</td>" in html
     assert html.count("data:image/png;base64,") >= 10 and "Diverged runs" in html
-    assert (out / "logs" / "simulate" / "tanh_0001.log").read_text().startswith("simulate tanh")
+    job_log = (out / "logs" / "simulate" / "tanh_0001.log").read_text()
+    assert job_log.startswith("device: cpu") and "simulate tanh: 1 k x 1 seeds" in job_log
 
 
 def test_rerun_does_nothing(campaign):
