@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +20,20 @@ from . import config as cfg
 from . import io, metrics, report
 from .datasets import read_matrix
 from .simulate import sweep
+
+
+def run_logged(log_path, stage, *args, **kwargs):
+    """Run ``stage(*args, log=..., **kwargs)`` with its messages, warnings and any traceback in
+    the job's log file (the traceback also reaches Snakemake, which names the log)."""
+    with open(log_path, "w") as log_file:
+        saved, sys.stderr = sys.stderr, log_file
+        try:
+            return stage(*args, log=lambda message: print(message, file=log_file, flush=True), **kwargs)
+        except BaseException:
+            traceback.print_exc(file=log_file)
+            raise
+        finally:
+            sys.stderr = saved
 
 
 def enable_compilation_cache(directory) -> None:

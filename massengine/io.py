@@ -163,7 +163,7 @@ def write_store(ds: xr.Dataset, path) -> Path:
         for stale in path.parent.glob(f".{path.name}.partial-*"):
             shutil.rmtree(stale, ignore_errors=True)
         ds.to_zarr(tmp, mode="w", consolidated=False)
-        _pause_for_fault_injection(path)
+        _fault_injection(path)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -174,14 +174,20 @@ def write_store(ds: xr.Dataset, path) -> Path:
     return path
 
 
-def _pause_for_fault_injection(path: Path) -> None:
-    """Tests kill a job in the middle of a write: ``MASSENGINE_TEST_PAUSE_BEFORE_RENAME=
-    "<store name>:<seconds>"`` holds that store's writer just before the rename."""
-    spec = os.environ.get("MASSENGINE_TEST_PAUSE_BEFORE_RENAME")
-    if spec:
-        name, seconds = spec.rsplit(":", 1)
-        if path.name == name:
-            time.sleep(float(seconds))
+def _fault_injection(path: Path) -> None:
+    """Tests break a job in the middle of a write: ``MASSENGINE_TEST_FAULT="<store name>:pause:
+    <seconds>"`` holds that store's writer just before the rename (to kill it there), and
+    ``"<store name>:crash"`` fails it there, as a disk error would."""
+    spec = os.environ.get("MASSENGINE_TEST_FAULT")
+    if not spec:
+        return
+    name, action, *arg = spec.split(":")
+    if path.name != name:
+        return
+    if action == "pause":
+        time.sleep(float(arg[0]))
+    elif action == "crash":
+        raise OSError(f"fault injected by MASSENGINE_TEST_FAULT={spec}")
 
 
 def open_store(path) -> xr.Dataset:

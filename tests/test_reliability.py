@@ -76,7 +76,7 @@ def test_job_killed_mid_write_is_redone_alone_and_outputs_equal_an_uninterrupted
            "--cores", "2", "--keep-going", "--configfile", str(TINY), "--config", f"output_dir={out}"]
     # --keep-going as in workflow/profiles/default: the other jobs finish. The writer of
     # every chunk0001 store pauses 8 s between writing and renaming.
-    env = {**os.environ, "MASSENGINE_TEST_PAUSE_BEFORE_RENAME": "chunk0001.zarr:8"}
+    env = {**os.environ, "MASSENGINE_TEST_FAULT": "chunk0001.zarr:pause:8"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline, partial = time.time() + 180, []
     while time.time() < deadline and not partial:
@@ -225,3 +225,14 @@ def test_config_validation_never_crashes_on_arbitrary_numbers(dt, duration, tran
     except mecfg.ConfigError as err:
         assert str(err).split(":")[0] in {"simulation", "simulation.transient", "simulation.sample_period",
                                           "k_per_job"}
+
+
+def test_a_failing_stage_leaves_its_traceback_in_the_job_log(tmp_path):
+    def stage(value, log):
+        log("starting")
+        raise ValueError(f"bad value {value}")
+
+    with pytest.raises(ValueError, match="bad value 3"):
+        stages.run_logged(tmp_path / "job.log", stage, 3)
+    text = (tmp_path / "job.log").read_text()
+    assert text.startswith("starting") and "Traceback" in text and "ValueError: bad value 3" in text

@@ -1,15 +1,7 @@
 """Snakemake glue: every metric of one trajectory store."""
 
-import sys
+from massengine import campaign
 
-with open(snakemake.log[0], "w") as log_file:  # noqa: F821 (snakemake is injected)
-    sys.stderr = log_file
-    from massengine import campaign
-
-    campaign.metrics_chunk(
-        snakemake.params.config,  # noqa: F821
-        snakemake.input[0],  # noqa: F821
-        snakemake.output[0],  # noqa: F821
-        threads=snakemake.threads,  # noqa: F821
-        log=lambda m: print(m, file=log_file, flush=True),
-    )
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+campaign.run_logged(sm.log[0], campaign.metrics_chunk, sm.params.config, sm.input[0], sm.output[0],
+                    threads=sm.threads)

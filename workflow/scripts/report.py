@@ -1,15 +1,7 @@
 """Snakemake glue: the HTML comparison report."""
 
-import sys
+from massengine import campaign
 
-with open(snakemake.log[0], "w") as log_file:  # noqa: F821 (snakemake is injected)
-    sys.stderr = log_file
-    from massengine import campaign
-
-    campaign.make_report(
-        snakemake.params.config,  # noqa: F821
-        snakemake.input.summary,  # noqa: F821
-        snakemake.params.stores,  # noqa: F821
-        snakemake.output[0],  # noqa: F821
-        log=lambda m: print(m, file=log_file, flush=True),
-    )
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+campaign.run_logged(sm.log[0], campaign.make_report, sm.params.config, sm.input.summary, sm.params.stores,
+                    sm.output[0])
