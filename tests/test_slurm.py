@@ -70,6 +70,7 @@ def test_failing_job_is_reported_with_its_log(slurm, tmp_path):
     assert run.returncode != 0
     assert "Error in rule simulate" in log or "Error in group sims" in log, log[-3000:]
     assert "logs/simulate/" in log and "slurm_logs" in log  # the job's own log and SLURM's are named
-    failed_log = next((out / "logs" / "simulate").glob("*_0000.log"))
-    assert "fault injected by MASSENGINE_TEST_FAULT" in failed_log.read_text()
+    # the crashed job's log holds its traceback (a group sibling may have been stopped early)
+    logs = [p.read_text() for p in (out / "logs" / "simulate").glob("*_0000.log")]
+    assert any("OSError: cannot write store" in t and "fault injected" in t for t in logs), logs
     assert not list((out / "simulations").glob("*/chunk0000.zarr"))
