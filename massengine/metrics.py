@@ -54,14 +54,7 @@ def mean_fc(fc: np.ndarray) -> np.ndarray:
 def matrix_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson correlation of the upper triangles of two (..., N, N) matrices (NaN-aware)."""
     ta, tb = np.broadcast_arrays(upper_triangle(np.asarray(a, float)), upper_triangle(np.asarray(b, float)))
-    ok = np.isfinite(ta) & np.isfinite(tb)
-    n = ok.sum(axis=-1)
-    ta, tb = np.where(ok, ta, 0.0), np.where(ok, tb, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ma, mb = ta.sum(-1) / n, tb.sum(-1) / n
-        da, db = np.where(ok, ta - ma[..., None], 0.0), np.where(ok, tb - mb[..., None], 0.0)
-        r = (da * db).sum(-1) / np.sqrt((da * da).sum(-1) * (db * db).sum(-1))
-    return np.where((n > 2) & np.isfinite(r), r, np.nan)
+    return _row_corr(ta, tb)
 
 
 def fcd(x: np.ndarray, window: int, step: int) -> np.ndarray:
@@ -80,6 +73,8 @@ def fcd(x: np.ndarray, window: int, step: int) -> np.ndarray:
 
 
 def _row_corr(a, b):
+    """Pearson correlation along the last axis, over the entries finite in both; NaN with
+    fewer than three such entries or no variance."""
     ok = np.isfinite(a) & np.isfinite(b)
     n = ok.sum(-1)
     a, b = np.where(ok, a, 0.0), np.where(ok, b, 0.0)
