@@ -81,20 +81,28 @@ class Coupling:
         """
         a, d = prepared
         values = self.edge(reads, x_self[:, None], p) if self.has_edge else reads
-        return self._finish(jnp.sum(a * values, axis=1), x_self, d, p)
+        return self._finish(jnp.sum(_trailing(a, values) * values, axis=1), x_self, d, p)
 
-    def current_edges(self, reads, x_self, prepared, targets, sources, p):
-        """The same current from the nonzero edges only: ``reads`` (E,) of sources
-        ``sources`` seen by ``targets``; the cost grows with E, not N²."""
-        a, d = prepared
+    def current_edges(self, reads, x_self, edge_weights, d, targets, p):
+        """The same current from the nonzero edges only: ``reads`` (E,) of the sources seen
+        by ``targets`` (sorted, as ``np.nonzero`` gives them), ``edge_weights`` (E,) the
+        matching entries of ``A`` and ``d`` the factor of ``prepare``; the cost grows with
+        E, not N²."""
         values = self.edge(reads, x_self[targets], p) if self.has_edge else reads
-        summed = jax.ops.segment_sum(a[targets, sources] * values, targets, num_segments=x_self.shape[0])
+        weighted = _trailing(edge_weights, values) * values
+        summed = jax.ops.segment_sum(weighted, targets, num_segments=x_self.shape[0], indices_are_sorted=True)
         return self._finish(summed, x_self, d, p)
 
     def _finish(self, summed, x_self, d, p):
         if d is not None:
             summed = summed - d * x_self
         return self.node(summed, x_self, p)
+
+
+def _trailing(a, like):
+    """``a`` with unit axes appended to match ``like``'s trailing batch axes (the engine
+    runs a batch innermost: reads (N, N, B) or (E, B); the public kernels have none)."""
+    return a.reshape(a.shape + (1,) * (like.ndim - a.ndim))
 
 
 def _linear_prepare(weights, p):

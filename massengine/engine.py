@@ -1,4 +1,11 @@
-"""The compiled core: one ``lax.scan`` over time, batched with ``vmap``.
+"""The compiled core: one ``lax.scan`` over time for a batch of runs, batch axis innermost.
+
+Every array of a run carries the batch as its *last* axis: state (n_vars, N, B), delay
+rings (H, N, B), samples (n_samples, n_record, N, B). A delayed read then gathers whole
+rows of B contiguous values per edge, and the coupling sum adds rows; with the batch
+outermost (``vmap``'s natural layout) each read was a scalar gather, 2x slower on XLA:CPU
+(benchmarks/README.md). Parameters stay unbatched except ``k`` (B,), which broadcasts
+against the trailing axis; per-region (N,) parameters get a trailing unit axis.
 
 Everything here is pure JAX. ``RunSpec`` holds what selects code (hashable, static under
 ``jit``); ``params`` holds every number as a pytree (traced, so ``jax.grad`` reaches ``k``,
@@ -9,7 +16,6 @@ Labels, units and files live elsewhere (``simulate.py``, ``io.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +48,19 @@ class RunSpec:
     noise: bool
 
 
+# Term entries that describe the network's wiring, not per-region values.
+_STRUCTURE = ("weights", "lags", "sources", "targets", "laplacian")
+
+
+def per_region(value):
+    """An (N,) parameter as (N, 1), so that it broadcasts against (N, B) batched values."""
+    return value[:, None] if getattr(value, "ndim", 0) == 1 else value
+
+
+def _batched_node_params(node_p):
+    return {n: per_region(v) for n, v in node_p.items()}
+
+
 @dataclass(frozen=True)
 class _Term:
     """One coupling term bound to its numbers for a run: kind, parameters, prepared sum."""
@@ -49,13 +68,19 @@ class _Term:
     spec: TermSpec
     kind: object
     p: dict
-    prepared: tuple
+    prepared: tuple  # (A, d) of Coupling.prepare; A as (E, 1) edge weights on the edge list
 
     @classmethod
-    def bind(cls, spec: TermSpec, numbers: dict) -> _Term:
+    def bind(cls, spec: TermSpec, numbers: dict, k=None) -> _Term:
         kind = get_coupling(spec.coupling)
         p = {**numbers, **dict(spec.static_params)}
-        return cls(spec, kind, p, kind.prepare(numbers["weights"], p))
+        a, d = kind.prepare(numbers["weights"], p)
+        if spec.sparse:  # gathered once here, not at every step
+            a = a[numbers["targets"], numbers["sources"]][:, None]
+        p = {n: v if n in _STRUCTURE else per_region(v) for n, v in p.items()}
+        if k is not None:
+            p["k"] = k[None, :]  # (1, B): one strength per run, against (N, B) sums
+        return cls(spec, kind, p, (a, None if d is None else per_region(d)))
 
     def buffered(self, model, state, node_p):
         """The source-transformed coupled signal (N,) of ``state``."""
@@ -69,8 +94,7 @@ def _coupling_current(model, terms, node_p, state, rings, n):
         reads = history.read(ring, n, term.p["lags"], term.p.get("sources"))
         x_self = model.signal(state, term.spec.signal, node_p)
         if term.spec.sparse:
-            current = term.kind.current_edges(reads, x_self, term.prepared, term.p["targets"],
-                                              term.p["sources"], term.p)
+            current = term.kind.current_edges(reads, x_self, *term.prepared, term.p["targets"], term.p)
         else:
             current = term.kind.current(reads, x_self, term.prepared, term.p)
         total = total.at[term.spec.target].add(current)
@@ -78,48 +102,71 @@ def _coupling_current(model, terms, node_p, state, rings, n):
 
 
 def initial_carry(spec: RunSpec, params, x0, history_rows):
-    """The state of a run at t = 0: ``(x0, rings, step 0, not diverged)``."""
-    node_p = params["node"]
+    """The state of a run at t = 0 as a batch of one: ``(x0, rings, step 0, not
+    diverged)``; :func:`batch_carry` widens it (the t = 0 state does not depend on k)."""
+    node_p = _batched_node_params(params["node"])
     terms = _bind_terms(spec, params)
+    x0 = x0[..., None]
     rings = tuple(
-        history.init_ring(term.kind.source(rows, term.p), term.buffered(spec.model, x0, node_p))
+        history.init_ring(term.kind.source(rows[..., None], term.p), term.buffered(spec.model, x0, node_p))
         for term, rows in zip(terms, history_rows, strict=True)
     )
-    return (x0, rings, jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32))
+    return (x0, rings, jnp.asarray(0, jnp.int32), jnp.full((1,), -1, jnp.int32))
 
 
-def _bind_terms(spec: RunSpec, params) -> list[_Term]:
-    return [_Term.bind(t, tp) for t, tp in zip(spec.terms, params["terms"], strict=True)]
+def _bind_terms(spec: RunSpec, params, k=None) -> list[_Term]:
+    return [_Term.bind(t, tp, k) for t, tp in zip(spec.terms, params["terms"], strict=True)]
 
 
-def advance(spec: RunSpec, params, carry, key):
-    """Run ``spec.n_transient`` unrecorded steps, then ``spec.n_samples`` sample periods.
+def _noise(keys, n, shape, dtype):
+    """Standard normals (n_vars, N, B): run b draws from ``fold_in(keys[b], n)``, exactly
+    what it would draw alone, so a run's noise does not depend on its batch."""
+    draw = lambda key: jax.random.normal(jax.random.fold_in(key, n), shape[:-1], dtype)  # noqa: E731
+    return jnp.moveaxis(jax.vmap(draw)(keys), 0, -1)
 
-    Returns ``(carry, samples (n_samples, n_record, N))``. The carry holds the state, the
-    delay rings, the global step count (which also keys the noise, so a run cut into
-    segments gives the same numbers as one call) and the divergence step (-1 if none).
+
+def advance(spec: RunSpec, params, carry, ks, keys):
+    """Run ``spec.n_transient`` unrecorded steps, then ``spec.n_samples`` sample periods,
+    for a batch of B runs that differ by coupling strength and noise key.
+
+    ``carry`` is batched on its last axes (:func:`batch_carry`), ``ks`` (B,) sets every
+    term's ``k`` (``None``: keep the one in ``params``, e.g. a traced scalar under
+    ``jax.grad``), ``keys`` (B,) PRNG keys. Returns ``(carry, samples (n_samples, n_record,
+    N, B))``. The carry holds the state, the delay rings, the global step count (shared by
+    the batch; it keys the noise, so a run cut into segments gives the same numbers as one
+    call) and, per run, the step of the first divergence check (one per sample period) that
+    found a non-finite state (-1 if none).
     """
-    model, dt, node_p = spec.model, params["dt"], params["node"]
+    model, dt = spec.model, params["dt"]
+    node_p = _batched_node_params(params["node"])
     step_fn = STEPPERS[spec.integrator]
-    terms = _bind_terms(spec, params)
+    terms = _bind_terms(spec, params, ks)
 
     def step(carry, _):
         state, rings, n, diverged_at = carry
         coupling = _coupling_current(model, terms, node_p, state, rings, n)
         noise = 0.0
         if spec.noise:
-            z = jax.random.normal(jax.random.fold_in(key, n), state.shape, state.dtype)
-            noise = params["sigma"] * jnp.sqrt(dt) * z
+            z = _noise(keys, n, state.shape, state.dtype)
+            noise = params["sigma"][..., None] * jnp.sqrt(dt) * z
         new = step_fn(lambda x: model.dfun(x, coupling, node_p), state, dt, noise)
-        # A non-finite state flags the run from this step on; NaN keeps its later samples NaN.
-        bad = ~jnp.all(jnp.isfinite(new))
-        diverged_at = jnp.where((diverged_at < 0) & bad, n + 1, diverged_at)
-        new = jnp.where(diverged_at >= 0, jnp.nan, new)
         rings = tuple(
             history.write(ring, n + 1, term.buffered(model, new, node_p))
             for term, ring in zip(terms, rings, strict=True)
         )
         return (new, rings, n + 1, diverged_at), None
+
+    def steps(carry, count):
+        """``count`` steps, then the divergence check. Checking once per sample period
+        rather than per step costs nothing in resolution that the samples could show (a
+        non-finite state stays non-finite) and saves 15 % of the step (benchmarks/)."""
+        if count:
+            carry, _ = jax.lax.scan(step, carry, None, length=count)
+        state, rings, n, diverged_at = carry
+        bad = ~jnp.all(jnp.isfinite(state), axis=(0, 1))
+        diverged_at = jnp.where((diverged_at < 0) & bad, n, diverged_at)
+        # NaN from the flag on: the run's later samples are NaN, its batch siblings untouched.
+        return (jnp.where(diverged_at >= 0, jnp.nan, state), rings, n, diverged_at)
 
     def recorded(state):
         return jnp.stack([model.signal(state, name, node_p) for name in spec.record])
@@ -130,40 +177,27 @@ def advance(spec: RunSpec, params, carry, key):
                 c, _ = step(c, None)
                 return c, recorded(c[0])
             carry, block = jax.lax.scan(accumulate, carry, None, length=spec.period)
-            return carry, jnp.mean(block, axis=0)
-        carry, _ = jax.lax.scan(step, carry, None, length=spec.period)
+            carry = steps(carry, 0)
+            mean = jnp.mean(block, axis=0)
+            return carry, jnp.where(carry[3] >= 0, jnp.nan, mean)
+        carry = steps(carry, spec.period)
         return carry, recorded(carry[0])
 
-    if spec.n_transient:
-        carry, _ = jax.lax.scan(step, carry, None, length=spec.n_transient)
+    # The transient in sample-period blocks too, so its divergence time has the same resolution.
+    blocks, rest = divmod(spec.n_transient, spec.period)
+    if blocks:
+        carry, _ = jax.lax.scan(lambda c, _: (steps(c, spec.period), None), carry, None, length=blocks)
+    if rest:
+        carry = steps(carry, rest)
     return jax.lax.scan(sample, carry, None, length=spec.n_samples)
 
 
-def with_k(params, k):
-    """``params`` with the coupling strength of every term set to ``k``."""
-    terms = tuple({**tp, "k": k} for tp in params["terms"])
-    return {**params, "terms": terms}
-
-
-initial_carry_jit = jax.jit(initial_carry, static_argnums=0)
 advance_jit = jax.jit(advance, static_argnums=0)
-
-
-# The step count is shared by the batch: left unbatched, the ring index stays one scalar per
-# step; batched, every read becomes a batched gather (5x slower on XLA:CPU, benchmarks/).
-_CARRY_AXES = (0, 0, None, 0)
-
-
-@partial(jax.jit, static_argnums=0)
-def advance_batch(spec: RunSpec, params, carries, ks, keys):
-    """``advance`` for a batch of runs: ``carries`` batched on axis 0, ``ks`` (B,) coupling
-    strengths, ``keys`` (B,) PRNG keys; one vmapped program (no loop, no recompilation per k)."""
-    one = lambda carry, k, key: advance(spec, with_k(params, k), carry, key)  # noqa: E731
-    return jax.vmap(one, in_axes=(_CARRY_AXES, 0, 0), out_axes=(_CARRY_AXES, 0))(carries, ks, keys)
+initial_carry_jit = jax.jit(initial_carry, static_argnums=0)
 
 
 def batch_carry(carry, size: int):
-    """The same initial carry for ``size`` runs (the t = 0 state does not depend on k)."""
+    """The initial carry (a batch of one) repeated for ``size`` runs, batch axis last."""
     state, rings, n, diverged = carry
-    tile = lambda a: jnp.broadcast_to(a, (size,) + a.shape)  # noqa: E731
-    return (tile(state), jax.tree_util.tree_map(tile, rings), n, tile(diverged))
+    tile = lambda a: jnp.broadcast_to(a, a.shape[:-1] + (size,))  # noqa: E731
+    return (tile(state), tuple(tile(r) for r in rings), n, tile(diverged))

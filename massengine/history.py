@@ -3,7 +3,8 @@
 Row ``m mod H`` holds the (source-transformed) signal at step ``m``. Before step ``n``
 advances ``x_n`` to ``x_{n+1}``, the buffer holds steps ``n-H+1 .. n``, so a lag in
 ``0 .. H-1`` is always there; ``x_{n+1}`` then overwrites the row of step ``n-H+1``.
-Memory is ``H x N`` per coupling term, whatever the run length.
+Memory is ``H x N`` per coupling term and run, whatever the run length. The engine keeps
+a batch of runs in one ring (H, N, B), the batch innermost.
 """
 
 from __future__ import annotations
@@ -44,13 +45,15 @@ def read(ring, n, lags, sources=None):
     """Delayed reads: the signal of ``sources`` at steps ``n - lags``. Dense: ``lags``
     (N, N) and ``sources`` None (every column; a compile-time iota, which XLA turns into a
     much faster gather than the same indices passed as data: 5x, benchmarks/README.md).
-    Edge list: ``lags`` and ``sources`` (E,)."""
-    h, n_regions = ring.shape
+    Edge list: ``lags`` and ``sources`` (E,). A ring (H, N, B) of a batch gives reads
+    (N, N, B) or (E, B): each read fetches the B contiguous values of the batch."""
+    h, n_regions = ring.shape[:2]
     if sources is None:
         sources = jnp.arange(n_regions)[None, :]
-    return ring.reshape(-1)[jnp.mod(n - lags, h) * n_regions + sources]
+    rows = ring.reshape((h * n_regions,) + ring.shape[2:])
+    return rows[jnp.mod(n - lags, h) * n_regions + sources]
 
 
 def write(ring, n, values):
-    """Store ``values`` (N,) as step ``n``."""
+    """Store ``values`` (N,) — or (N, B) for a batch — as step ``n``."""
     return ring.at[jnp.mod(n, ring.shape[0])].set(values)

@@ -76,6 +76,11 @@ def _variables(data, record, dims, model) -> dict:
     }
 
 
+# The engine checks for a non-finite state once per sample period (and per period of the
+# transient): the time is that of the first check that found one.
+DIVERGENCE_ATTRS = {"units": "ms", "description": "time of the first sample at which the state was non-finite"}
+
+
 def _divergence_time(steps, dt):
     steps = np.asarray(steps)
     return np.where(steps >= 0, np.round(steps * dt, 9), np.nan)  # 68 * 0.1 -> 6.8, not 6.800000000000001
@@ -89,8 +94,7 @@ def run_dataset(net, settings, data, divergence_step: int, seed: int) -> xr.Data
                 "region": ("region", np.array(net.labels, dtype=object))},
     )
     ds["diverged"] = xr.Variable((), divergence_step >= 0)
-    ds["divergence_time"] = xr.Variable((), _divergence_time(divergence_step, settings.dt),
-                                        {"units": "ms"})
+    ds["divergence_time"] = xr.Variable((), _divergence_time(divergence_step, settings.dt), DIVERGENCE_ATTRS)
     ds.attrs.update({**provenance(), **network_attrs(net), **settings.as_attrs(), "seed": seed})
     return ds
 
@@ -117,8 +121,7 @@ def sweep_dataset(results, ks, seeds, settings) -> xr.Dataset:
     if seeds is not None:
         ds = ds.assign_coords(seed=("seed", np.asarray(seeds, dtype=np.int64)))
     ds["diverged"] = xr.Variable(run_dims, div >= 0)
-    ds["divergence_time"] = xr.Variable(run_dims, _divergence_time(div, settings.dt),
-                                        {"units": "ms"})
+    ds["divergence_time"] = xr.Variable(run_dims, _divergence_time(div, settings.dt), DIVERGENCE_ATTRS)
     ds.attrs.update({**provenance(), **settings.as_attrs()})
     ds.attrs["node_model"] = net.node.name
     ds.attrs["node_params"] = network_attrs(net)["node_params"]

@@ -273,14 +273,14 @@ def integrate(net: Network, duration: float, dt: float = 0.1, transient: float =
 def _integrate(net: Network, s: Settings, seed: int, chunk_samples: int | None) -> Trajectory:
     with _precision(s.precision):
         spec, params, x0, rows = build(net, s)
-        key = jax.random.key(seed)
+        keys = jax.random.key(seed)[None]
         carry = engine.initial_carry_jit(spec, params, x0, rows)
         pieces = []
         for segment in segments(spec, chunk_samples):
-            carry, samples = engine.advance_jit(segment, params, carry, key)
-            pieces.append(samples)
+            carry, samples = engine.advance_jit(segment, params, carry, None, keys)
+            pieces.append(samples[..., 0])
     data = pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces)
-    return Trajectory(data, s.record, s.times, carry[3], s.dt)
+    return Trajectory(data, s.record, s.times, carry[3][0], s.dt)
 
 
 def segments(spec: engine.RunSpec, chunk_samples: int | None):
@@ -379,8 +379,8 @@ def _sweep_one(net: Network, s: Settings, ks, seeds, chunk_samples):
         carry = engine.batch_carry(engine.initial_carry_jit(spec, params, x0, rows), len(ks))
         pieces = []
         for segment in segments(spec, chunk_samples):
-            carry, samples = engine.advance_batch(segment, params, carry, ks, keys)
-            pieces.append(np.asarray(samples))
+            carry, samples = engine.advance_jit(segment, params, carry, ks, keys)
+            pieces.append(np.moveaxis(np.asarray(samples), -1, 0))
     return np.concatenate(pieces, axis=1)[:n_runs], np.asarray(carry[3])[:n_runs]
 
 

@@ -105,9 +105,9 @@ def test_sweep_compiles_once_for_all_k(example):
     net = hopf_net(example)
     kwargs = dict(duration=11.0, dt=0.1, transient=1.0, sample_every=10)
     me.sweep(net, k=[0.1, 0.2, 0.3], **kwargs)
-    before = engine.advance_batch._cache_size()
+    before = engine.advance_jit._cache_size()
     me.sweep(net, k=[0.7, 0.8, 0.9], **kwargs)
-    assert engine.advance_batch._cache_size() == before
+    assert engine.advance_jit._cache_size() == before
 
 
 def test_same_seed_is_bit_identical_and_seeds_differ(example):
