@@ -14,7 +14,7 @@ from .connectivity import (
 )
 from .couplings import COUPLINGS, apply_coupling
 from .network import CouplingTerm, Network
-from .simulate import Trajectory, integrate, simulate, sweep
+from .simulate import Trajectory, integrate, simulate, sweep, sweep_to_store
 
 __all__ = [
     "COUPLINGS",
@@ -33,5 +33,6 @@ __all__ = [
     "normalize_weights",
     "simulate",
     "sweep",
+    "sweep_to_store",
     "synthetic_connectome",
 ]

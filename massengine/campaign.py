@@ -19,7 +19,7 @@ import xarray as xr
 from . import config as cfg
 from . import io, metrics, report
 from .datasets import read_matrix
-from .simulate import sweep
+from .simulate import sweep_to_store
 
 
 def run_logged(log_path, stage, *args, **kwargs):
@@ -64,18 +64,18 @@ def select_device(log=print) -> str:
     return f"{device.platform}:{device.device_kind}"
 
 
-def _sweep_falling_back_to_cpu(net, ks, kwargs, log):
-    """``sweep``; if the accelerator runs out of memory (busy GPU), run on the CPU instead."""
+def _falling_back_to_cpu(run, log):
+    """``run()``; if the accelerator runs out of memory (busy GPU), run it on the CPU instead."""
     import jax
 
     try:
-        return sweep(net, k=ks, **kwargs)
+        return run()
     except Exception as err:  # jaxlib's XlaRuntimeError; its class is not public API
         if "RESOURCE_EXHAUSTED" not in str(err) or jax.default_backend() == "cpu":
             raise
         log(f"accelerator out of memory ({str(err)[:200]}); rerunning this chunk on the CPU")
         with jax.default_device(jax.devices("cpu")[0]):
-            return sweep(net, k=ks, **kwargs)
+            return run()
 
 
 def provenance_attrs(config: Mapping, stage: str) -> dict:
@@ -85,7 +85,8 @@ def provenance_attrs(config: Mapping, stage: str) -> dict:
 
 
 def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out, log=print) -> Path:
-    """Run every (k, seed) of one chunk of one coupling in one vmapped call; write its store."""
+    """Run every (k, seed) of one chunk of one coupling in one vmapped call, streaming its
+    store to ``out``."""
     start = time.perf_counter()
     log(f"device: {select_device(log)}")
     net = cfg.network(config, coupling)
@@ -93,10 +94,10 @@ def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out, log
     kwargs["chunk_samples"] = config["simulation"].get("chunk_samples")
     log(f"simulate {coupling}: {len(ks)} k x {len(kwargs['seeds'])} seeds, N = {net.n_regions}, "
         f"{kwargs['duration']} ms at dt {kwargs['dt']} ms")
-    ds = _sweep_falling_back_to_cpu(net, np.asarray(ks, dtype=float), kwargs, log)  # the net carries the coupling
-    store = io.as_store(ds, provenance_attrs(config, "simulate"))
-    io.write_store(store, out)
-    n_div = int(store["diverged"].sum())
+    # Streamed: each time segment reaches the store as it is computed (memory holds one).
+    attrs = provenance_attrs(config, "simulate")
+    _falling_back_to_cpu(lambda: sweep_to_store(net, np.asarray(ks, dtype=float), out, attrs=attrs, **kwargs), log)
+    n_div = int(io.open_store(out)["diverged"].sum())
     log(f"wrote {out} in {time.perf_counter() - start:.1f} s; {n_div} diverged run(s)")
     return Path(out)
 

@@ -86,6 +86,12 @@ def _divergence_time(steps, dt):
     return np.where(steps >= 0, np.round(steps * dt, 9), np.nan)  # 68 * 0.1 -> 6.8, not 6.800000000000001
 
 
+def divergence_variables(steps, dt, dims) -> dict:
+    """``diverged`` and ``divergence_time`` (ms) variables from the engine's divergence steps."""
+    return {"diverged": xr.Variable(dims, np.asarray(steps) >= 0),
+            "divergence_time": xr.Variable(dims, _divergence_time(steps, dt), DIVERGENCE_ATTRS)}
+
+
 def run_dataset(net, settings, data, divergence_step: int, seed: int) -> xr.Dataset:
     """Dataset (time, region) of one run, with ``diverged``/``divergence_time`` scalars."""
     ds = xr.Dataset(
@@ -93,8 +99,7 @@ def run_dataset(net, settings, data, divergence_step: int, seed: int) -> xr.Data
         coords={"time": ("time", settings.times, {"units": "ms"}),
                 "region": ("region", np.array(net.labels, dtype=object))},
     )
-    ds["diverged"] = xr.Variable((), divergence_step >= 0)
-    ds["divergence_time"] = xr.Variable((), _divergence_time(divergence_step, settings.dt), DIVERGENCE_ATTRS)
+    ds.update(divergence_variables(divergence_step, settings.dt, ()))
     ds.attrs.update({**provenance(), **network_attrs(net), **settings.as_attrs(), "seed": seed})
     return ds
 
@@ -120,8 +125,7 @@ def sweep_dataset(results, ks, seeds, settings) -> xr.Dataset:
     )
     if seeds is not None:
         ds = ds.assign_coords(seed=("seed", np.asarray(seeds, dtype=np.int64)))
-    ds["diverged"] = xr.Variable(run_dims, div >= 0)
-    ds["divergence_time"] = xr.Variable(run_dims, _divergence_time(div, settings.dt), DIVERGENCE_ATTRS)
+    ds.update(divergence_variables(div, settings.dt, run_dims))
     ds.attrs.update({**provenance(), **settings.as_attrs()})
     ds.attrs["node_model"] = net.node.name
     ds.attrs["node_params"] = network_attrs(net)["node_params"]
@@ -134,9 +138,10 @@ def sweep_dataset(results, ks, seeds, settings) -> xr.Dataset:
 # ---- zarr stores --------------------------------------------------------------------------
 
 
-def as_store(sweep: xr.Dataset, extra_attrs: dict | None = None) -> xr.Dataset:
+def as_store(sweep: xr.Dataset, extra_attrs: dict | None = None, time_chunk: int | None = None) -> xr.Dataset:
     """A one-coupling sweep as a trajectory store layout: dims ``(k, seed, time, region)``,
-    ``coupling`` a scalar coordinate, one zarr chunk per run (its whole time axis)."""
+    ``coupling`` a scalar coordinate, zarr chunks of one run and ``time_chunk`` samples
+    (default: the whole time axis)."""
     if sweep.sizes.get("coupling", 1) != 1:
         raise ValueError("a store holds one coupling; select it first.")
     ds = sweep.isel(coupling=0) if "coupling" in sweep.dims else sweep
@@ -146,18 +151,22 @@ def as_store(sweep: xr.Dataset, extra_attrs: dict | None = None) -> xr.Dataset:
     ds = ds.transpose("k", "seed", ...)
     for var in ds.data_vars.values():
         if var.dims[-2:] == ("time", "region"):
-            var.encoding["chunks"] = (1, 1) + var.shape[2:]
+            var.encoding["chunks"] = (1, 1, min(time_chunk or var.shape[2], var.shape[2]), var.shape[3])
     ds.attrs.update(extra_attrs or {})
     return ds
 
 
-def write_store(ds: xr.Dataset, path) -> Path:
+def write_store(ds: xr.Dataset, path, stream=None) -> Path:
     """Write ``ds`` to the zarr store ``path`` atomically.
 
     The store is written beside its target under a temporary name and renamed into place
     only when complete, so a killed job never leaves a store that looks finished (leftovers
     of killed writers are removed by the next write). A failure (full or read-only disk)
     removes the partial copy and names the path.
+
+    With ``stream``, ``ds`` is a template whose lazy (dask) variables are not computed: only
+    its layout, coordinates and attributes are written, then each ``(region, piece)`` of the
+    iterable ``stream`` is written into its region as it comes (a long run's segments).
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
@@ -165,15 +174,19 @@ def write_store(ds: xr.Dataset, path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         for stale in path.parent.glob(f".{path.name}.partial-*"):
             shutil.rmtree(stale, ignore_errors=True)
-        ds.to_zarr(tmp, mode="w", consolidated=False)
+        ds.to_zarr(tmp, mode="w", consolidated=False, compute=stream is None)
+        for region, piece in stream or ():
+            piece.to_zarr(tmp, region=region, consolidated=False)
         _fault_injection(path)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
-    except OSError as err:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise OSError(f"cannot write store {str(path)!r}: {err.strerror or err}. Check that the "
-                      "output directory is writable and has free space.") from err
+        if isinstance(err, OSError):
+            raise OSError(f"cannot write store {str(path)!r}: {err.strerror or err}. Check that the "
+                          "output directory is writable and has free space.") from err
+        raise
     return path
 
 

@@ -8,16 +8,20 @@ argument and the fix instead of surfacing from inside a compiled program.
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+import dask.array
 import jax
 import jax.numpy as jnp
 import numpy as np
+import xarray as xr
 
 from . import engine, history, io
 from .connectivity import delay_steps
@@ -344,9 +348,7 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
     ``diverged`` and ``divergence_time`` (coupling, k, [seed]). Without ``seeds`` the run
     uses seed 0 and the ``seed`` dimension is omitted.
     """
-    ks = np.atleast_1d(np.asarray(k, dtype=np.float64))
-    if ks.ndim != 1 or ks.size == 0 or not np.all(np.isfinite(ks)):
-        raise ValueError(f"k must be a non-empty 1-D list of finite numbers, got {k!r}.")
+    ks = _check_ks(k)
     seed_list = [0] if seeds is None else [int(x) for x in seeds]
     if not seed_list:
         raise ValueError("seeds must not be empty (omit it for a single deterministic seed).")
@@ -364,9 +366,40 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
     return io.sweep_dataset(results, ks, seed_list if seeds is not None else None, s)
 
 
+def _check_ks(k):
+    ks = np.atleast_1d(np.asarray(k, dtype=np.float64))
+    if ks.ndim != 1 or ks.size == 0 or not np.all(np.isfinite(ks)):
+        raise ValueError(f"k must be a non-empty 1-D list of finite numbers, got {k!r}.")
+    return ks
+
+
+def _resolve(net: Network, duration: float, settings: Mapping) -> Settings:
+    """:func:`resolve_settings` from :func:`sweep`'s keywords (unknown ones named)."""
+    known = ("dt", "transient", "sample_every", "integrator", "precision", "delay_rounding", "history",
+             "noise", "monitor", "record", "layout")
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise TypeError(f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(known)}.")
+    defaults = {n: p.default for n, p in inspect.signature(sweep).parameters.items() if n in known}
+    kw = {**defaults, **settings}
+    return resolve_settings(net, duration, *(kw[n] for n in known))
+
+
 def _sweep_one(net: Network, s: Settings, ks, seeds, chunk_samples):
     """All (k, seed) runs of one network in one vmapped program per chunk, as NumPy arrays
     ``(B, n_samples, n_record, N)`` and divergence steps ``(B,)``."""
+    pieces = []
+    gen = _sweep_segments(net, s, ks, seeds, chunk_samples)
+    while True:
+        try:
+            pieces.append(next(gen))
+        except StopIteration as done:
+            return np.concatenate(pieces, axis=1), done.value
+
+
+def _sweep_segments(net: Network, s: Settings, ks, seeds, chunk_samples):
+    """Generate the samples ``(B, m, n_record, N)`` of every time segment as it is computed;
+    return the divergence steps ``(B,)``. Memory holds one segment, not the whole run."""
     # XLA compiles a batch of one differently (its summation order differs in the last
     # bits); padding it to two makes every batch size give bit-identical runs.
     n_runs = len(ks)
@@ -377,11 +410,66 @@ def _sweep_one(net: Network, s: Settings, ks, seeds, chunk_samples):
         keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
         ks = jnp.asarray(ks, params["dt"].dtype)
         carry = engine.batch_carry(engine.initial_carry_jit(spec, params, x0, rows), len(ks))
-        pieces = []
         for segment in segments(spec, chunk_samples):
             carry, samples = engine.advance_jit(segment, params, carry, ks, keys)
-            pieces.append(np.moveaxis(np.asarray(samples), -1, 0))
-    return np.concatenate(pieces, axis=1)[:n_runs], np.asarray(carry[3])[:n_runs]
+            yield np.moveaxis(np.asarray(samples), -1, 0)[:n_runs]
+    return np.asarray(carry[3])[:n_runs]
+
+
+def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None, duration: float,
+                   chunk_samples: int | None = None, attrs: Mapping | None = None, **settings) -> Path:
+    """A k sweep of ``net``'s own coupling streamed to the zarr store ``path`` as it runs.
+
+    Same runs and numbers as :func:`sweep`, in the store layout of
+    :func:`massengine.io.as_store`, but each time segment of ``chunk_samples`` samples is
+    written as soon as it is computed: memory holds one segment whatever the run length
+    (default: segments of about 64 MB). The store appears, complete, only at the end
+    (:func:`massengine.io.write_store`). ``settings`` are :func:`sweep`'s keywords (``dt``,
+    ``noise``...); ``attrs`` are added to the store's attributes.
+    """
+    ks = _check_ks(k)
+    seed_list = [0] if seeds is None else [int(x) for x in seeds]
+    if not seed_list:
+        raise ValueError("seeds must not be empty (omit it for a single deterministic seed).")
+    name, _ = _coupling_variants(net, None)[0]
+    s = _resolve(net, duration, settings)
+    grid_k, grid_seed = np.repeat(ks, len(seed_list)), np.tile(seed_list, len(ks))
+    chunk = chunk_samples or _samples_per_segment(len(grid_k), s, net.n_regions)
+    shape = (len(ks), len(seed_list), s.n_samples, len(s.record), net.n_regions)
+    # The template carries coordinates and attributes; its lazy zeros are never computed.
+    lazy = dask.array.zeros(shape, dtype=s.precision, chunks=(1, 1, chunk, -1, -1))
+    template = io.sweep_dataset([(name, net, lazy, np.full(shape[:2], -1))], ks, seed_list, s)
+    template = io.as_store(template, attrs, time_chunk=chunk)
+    segments_gen = _sweep_segments(net, s, grid_k, grid_seed, chunk)
+    return io.write_store(template, path, stream=_store_pieces(segments_gen, shape, s))
+
+
+def _store_pieces(segments_gen, shape, s: Settings):
+    """``(region, dataset)`` pieces for :func:`massengine.io.write_store`: each time segment
+    as it is computed, then the divergence flags."""
+    runs = {"k": slice(None), "seed": slice(None)}
+    dims = ("k", "seed", "time", "region")
+    start = 0
+    while True:
+        try:
+            piece = next(segments_gen)
+        except StopIteration as done:
+            div = done.value.reshape(shape[:2])
+            break
+        piece = piece.reshape(shape[:2] + piece.shape[1:])
+        stop = start + piece.shape[2]
+        data = {name: (dims, piece[:, :, :, i]) for i, name in enumerate(s.record)}
+        yield {**runs, "time": slice(start, stop)}, xr.Dataset(data)
+        start = stop
+    yield runs, xr.Dataset(io.divergence_variables(div, s.dt, ("k", "seed")))
+
+
+SEGMENT_BYTES = 64 * 2**20
+
+
+def _samples_per_segment(n_runs: int, s: Settings, n_regions: int) -> int:
+    per_sample = n_runs * len(s.record) * n_regions * np.dtype(s.precision).itemsize
+    return int(max(1, min(s.n_samples, SEGMENT_BYTES // per_sample)))
 
 
 def _coupling_variants(net: Network, couplings) -> list[tuple[str, Network]]:

@@ -123,6 +123,65 @@ def test_failing_disk_names_the_path_and_leaves_no_store(tmp_path, monkeypatch):
     assert not target.exists() and not list(target.parent.glob(".run.zarr.partial-*"))
 
 
+STREAM_KW = dict(duration=50.0, dt=0.1, sample_every=2, noise=0.01)
+
+
+def _stream_net(example):
+    return me.Network(me.nodes.Hopf(initial={"x": 0.1}), weights=example.weights,
+                      distances=example.distances, speed=5.0)
+
+
+def test_streamed_store_equals_the_in_memory_sweep_bit_for_bit(example, tmp_path):
+    net, ks = _stream_net(example), [0.1, 0.2, 0.3]
+    path = me.sweep_to_store(net, ks, tmp_path / "s.zarr", seeds=[0, 1], chunk_samples=40,
+                             attrs={"stage": "test"}, **STREAM_KW)
+    got = io.open_store(path)
+    want = io.as_store(me.sweep(net, k=ks, seeds=[0, 1], **STREAM_KW))
+    for name in ("x", "y", "diverged", "divergence_time"):
+        np.testing.assert_array_equal(got[name].values, want[name].values)
+    assert got.x.encoding["chunks"] == (1, 1, 40, net.n_regions)  # one zarr chunk per segment
+    assert got.attrs["stage"] == "test" and got.attrs["noise_sigma"] == want.attrs["noise_sigma"]
+    assert [p.name for p in tmp_path.iterdir()] == ["s.zarr"]
+
+
+def test_streaming_writes_each_segment_before_the_next_is_computed(example, tmp_path, monkeypatch):
+    from massengine import engine
+
+    segments_written = []
+    real_advance = engine.advance_jit
+
+    def advance_and_look(*args):
+        partial = list(tmp_path.glob(".s.zarr.partial-*"))
+        if partial:  # the chunks already in the store when the next segment starts
+            segments_written.append(len(list((partial[0] / "x" / "c").rglob("*"))))
+        return real_advance(*args)
+
+    monkeypatch.setattr(engine, "advance_jit", advance_and_look)
+    me.sweep_to_store(_stream_net(example), [0.1], tmp_path / "s.zarr", chunk_samples=50, **STREAM_KW)
+    # 250 samples in 5 segments: the empty store exists before the first, and it grows
+    # before each of the next four.
+    assert len(segments_written) == 5 and segments_written[0] == 0
+    assert all(a < b for a, b in zip(segments_written, segments_written[1:], strict=False))
+
+
+def test_a_stream_that_fails_midway_leaves_no_store(example, tmp_path, monkeypatch):
+    from massengine import engine
+
+    calls = []
+    real_advance = engine.advance_jit
+
+    def fail_on_third(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("simulated crash in the third segment")
+        return real_advance(*args)
+
+    monkeypatch.setattr(engine, "advance_jit", fail_on_third)
+    with pytest.raises(RuntimeError, match="third segment"):
+        me.sweep_to_store(_stream_net(example), [0.1], tmp_path / "s.zarr", chunk_samples=50, **STREAM_KW)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unwritable_output_location_names_the_path(tmp_path):
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("a file where a directory should be")

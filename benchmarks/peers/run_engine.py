@@ -1,0 +1,327 @@
+"""Run the benchmark work on one engine, inside that engine's own virtual environment.
+
+    <venv>/bin/python benchmarks/peers/run_engine.py ENGINE CASE [options] --out result.json
+
+ENGINE: massengine, massengine_heun, brainmass, neurolib, tvb, vbjax. CASE:
+
+- ``single``: one run at k = 0.1;
+- ``sweep``: ``--n-k`` values of k in [0, 0.3] (the compared runs);
+- ``noise``: the same k values times ``--n-seeds`` seeds, additive noise on x and y;
+- ``batch``: ``--batch`` runs of ``--duration`` ms (scaling in batch size);
+- ``regions``: a ``--batch``-run sweep on the ``--n-regions`` connectome (scaling in N).
+
+The work (issue 5): Hopf, a = -0.05, w = 2 pi 0.04 rad/ms, diffusive coupling of x into x,
+tract lengths / 10 mm/ms rounded to steps (TVB's and neurolib's rule), dt = 0.1 ms, float32
+where the engine allows it, constant history equal to the initial state, samples of x every
+1 ms. ``--max-runs`` caps the runs a slow engine does per case; it reports the throughput of
+those (neurolib and TVB loop over runs; vbjax is as fast per run at batch 1 as at 32).
+
+Prints and writes JSON: wall time of the first call (compile included) and of a warm call,
+region·steps/s of the warm call, peak RSS of this process, and with ``--traj`` saves the x
+samples (runs, samples, N) of the first ``--n-traj`` runs for the agreement check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+A, OMEGA, SPEED, DT, SIGMA = -0.05, 2 * np.pi * 0.04, 10.0, 0.1, 0.01
+SAMPLE_EVERY = 10  # steps per recorded sample (1 ms)
+
+
+def connectome(n_regions: int):
+    """Weights (max-normalised, no self-connections) and tract lengths (mm) for N regions:
+    TVB's 76- and 192-region sets and the 8-region example from ../shared/data, or a seeded
+    synthetic network at 10 % density for other N."""
+    folder = {76: ("tvb_connectivity_76", "tract_lengths.npy"), 192: ("tvb_connectivity_192", "tract_lengths.npy"),
+              8: ("brainmass_example_connectome", "distances_mm.npy")}
+    name, lengths = folder.get(n_regions, ("", ""))
+    if name and (SHARED / name / "weights.npy").exists():
+        w, d = np.load(SHARED / name / "weights.npy"), np.load(SHARED / name / lengths)
+    else:
+        rng = np.random.default_rng(n_regions)
+        w = rng.random((n_regions, n_regions)) * (rng.random((n_regions, n_regions)) < 0.1)
+        pos = rng.random((n_regions, 3)) * 100.0
+        d = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
+    w = np.array(w, dtype=np.float64)
+    np.fill_diagonal(w, 0.0)
+    return w / w.max(), np.asarray(d, np.float64)
+
+
+def initial_state(n_regions: int):
+    i = np.arange(n_regions)
+    return 0.1 * np.cos(i), 0.1 * np.sin(i)
+
+
+def lags(d):
+    return np.rint(d / SPEED / DT).astype(int)
+
+
+# --------------------------------------------------------------------------- engines
+# Each returns run(ks, seeds) -> x samples (runs, n_samples, N) as NumPy, plus its dtype.
+
+
+def massengine_runner(w, d, duration, noise, integrator="euler"):
+    import jax
+
+    import massengine as me
+
+    x0, y0 = initial_state(len(w))
+    node = me.nodes.Hopf(a=A, w=OMEGA, initial={"x": x0, "y": y0})
+    net = me.Network(node, weights=w, distances=d, speed=SPEED, coupling="diffusive", k=0.1)
+    kw = dict(duration=duration, dt=DT, sample_every=SAMPLE_EVERY, record=["x"], integrator=integrator,
+              history="initial", delay_rounding="round", noise=SIGMA if noise else None)
+
+    def run(ks, seeds):
+        # One vmapped call for the whole grid: every (k, seed) pair is one run of the batch.
+        out = me.sweep(net, k=ks, seeds=seeds if noise else None, **kw)
+        return out.x.values.reshape(-1, *out.x.shape[-2:])
+
+    assert not jax.config.jax_enable_x64
+    return run, "float32"
+
+
+def brainmass_runner(w, d, duration, noise):
+    import brainmass
+    import brainstate
+    import braintools
+    import brainunit as u
+    import jax.numpy as jnp
+
+    n = len(w)
+    x0, y0 = initial_state(n)
+    n_steps = int(round(duration / DT))
+
+    def one(k, key):
+        # brainmass's own idiom: build the network inside the traced function, jit(vmap(...)).
+        with brainstate.environ.context(dt=DT * u.ms):
+            return _one(k, key)
+
+    def _one(k, key):
+        noise_x = brainmass.GaussianNoise(n, sigma=SIGMA) if noise else None
+        noise_y = brainmass.GaussianNoise(n, sigma=SIGMA) if noise else None
+        node = brainmass.HopfStep(n, a=A, w=OMEGA, method="euler", noise_x=noise_x, noise_y=noise_y,
+                                  init_x=braintools.init.Constant(x0), init_y=braintools.init.Constant(y0))
+        net = brainmass.Network(node, conn=w, distance=d, speed=SPEED, coupled_var="x", k=k,
+                                delay_init=braintools.init.Constant(x0))
+        if noise:
+            brainstate.random.seed(key)
+        # Its sample_every keeps the first step of each block: a transient of 9 steps puts
+        # the samples on steps 10, 20, ... like the other engines.
+        res = brainmass.Simulator(net, dt=DT * u.ms).run(
+            (n_steps + SAMPLE_EVERY - 1) * DT * u.ms, monitors=lambda m: m.node.x.value,
+            sample_every=SAMPLE_EVERY, transient=SAMPLE_EVERY - 1)
+        return res["output"]
+
+    # brainstate's own transforms track the State containers the model writes.
+    batched = brainstate.transform.jit(brainstate.transform.vmap(one))
+
+    def run(ks, seeds):
+        grid_k = np.repeat(ks, len(seeds)).astype(np.float32)
+        keys = np.tile(np.asarray(seeds, np.uint32), len(ks))
+        return np.asarray(batched(jnp.asarray(grid_k), jnp.asarray(keys)))
+
+    return run, "float32"
+
+
+def neurolib_runner(w, d, duration, noise):
+    from neurolib.models.hopf import HopfModel
+
+    x0, y0 = initial_state(len(w))
+    model = HopfModel(Cmat=w, Dmat=d)
+    model.params.update(duration=duration, dt=DT, signalV=SPEED, a=A, w=OMEGA, coupling="diffusive",
+                        xs_init=x0[:, None], ys_init=y0[:, None], sigma_ou=SIGMA if noise else 0.0)
+
+    def run(ks, seeds):
+        out = []
+        for k in ks:  # neurolib's idiom: one numba-compiled run per parameter point
+            for seed in seeds:
+                model.params.update(K_gl=float(k), seed=int(seed))
+                model.run()
+                out.append(model.x[:, SAMPLE_EVERY - 1::SAMPLE_EVERY].T)
+        return np.asarray(out)
+
+    return run, "float64"
+
+
+def tvb_runner(w, d, duration, noise):
+    from tvb.datatypes.connectivity import Connectivity
+    from tvb.simulator import coupling, integrators, models, monitors, simulator
+    from tvb.simulator import noise as tvb_noise
+
+    class HopfX(models.SupHopf):
+        """SupHopf with only x coupled (TVB's SupHopf couples x and y): the same equations
+        as the other engines."""
+
+        cvar = np.array([0], dtype=np.int32)
+
+        def dfun(self, state, c, local_coupling=0.0):
+            x, y = state[0], state[1]
+            growth = self.a - x * x - y * y
+            return np.stack([growth * x - self.omega * y + c[0], growth * y + self.omega * x])
+
+    n = len(w)
+    x0, y0 = initial_state(n)
+    conn = Connectivity(weights=w, tract_lengths=d, speed=np.array([SPEED]), centres=np.zeros((n, 3)),
+                        region_labels=np.array([f"R{i}" for i in range(n)]))
+    conn.configure()
+    # TVB starts counting steps at len(history) - 1 and samples when step % 10 == 0: a
+    # history of 10 m + 1 rows (>= the horizon) puts its samples on the same steps as ours.
+    rows = -(-int(lags(d).max()) // SAMPLE_EVERY) * SAMPLE_EVERY + 1
+    history = np.zeros((rows, 2, n, 1))
+    history[:, 0, :, 0], history[:, 1, :, 0] = x0, y0
+
+    def run(ks, seeds):
+        out = []
+        for k in ks:  # TVB's idiom: one simulator per parameter point
+            for seed in seeds:
+                if noise:
+                    integ = integrators.EulerStochastic(
+                        dt=DT, noise=tvb_noise.Additive(nsig=np.array([SIGMA ** 2 / 2]),
+                                                        random_stream=np.random.RandomState(seed)))
+                else:
+                    integ = integrators.EulerDeterministic(dt=DT)
+                sim = simulator.Simulator(
+                    model=HopfX(a=np.array([A]), omega=np.array([OMEGA]), variables_of_interest=("x",)),
+                    connectivity=conn, coupling=coupling.Difference(a=np.array([k])), integrator=integ,
+                    monitors=(monitors.SubSample(period=SAMPLE_EVERY * DT),), initial_conditions=history,
+                    simulation_length=duration)
+                sim.configure()
+                (_, data), = sim.run()
+                out.append(data[:, 0, :, 0])
+        return np.asarray(out)
+
+    return run, "float64"
+
+
+def vbjax_runner(w, d, duration, noise):
+    import jax
+    import jax.numpy as jnp
+    import vbjax as vb
+
+    n = len(w)
+    x0, y0 = initial_state(n)
+    lag = lags(d)
+    nh = int(lag.max())
+    n_steps = int(round(duration / DT))
+    wj, rows = jnp.asarray(w, jnp.float32), jnp.asarray(w.sum(1), jnp.float32)
+    src = jnp.broadcast_to(jnp.arange(n)[None, :], (n, n))
+    var0 = jnp.zeros((n, n), jnp.int32)
+
+    def dfun(buf, x, t, k):
+        # vbjax's idiom: the whole history lives in buf; the delayed read is one gather at
+        # t - lag (all three indices as arrays: buf[t - lag, 0, src] first copies buf[:, 0]).
+        xd = buf[t - lag, var0, src]
+        c = k * (jnp.sum(wj * xd, axis=1) - rows * x[0])
+        growth = A - x[0] ** 2 - x[1] ** 2
+        return jnp.stack([growth * x[0] - OMEGA * x[1] + c, growth * x[1] + OMEGA * x[0]])
+
+    _, loop = vb.make_sdde(DT, nh, dfun, SIGMA if noise else 0.0)
+    # make_sdde keeps the whole run in its buffer, and each step then costs in proportion
+    # to it (1000 ms: 3 s per run instead of 0.3 s). vbjax's remedy for long runs
+    # (make_continuation) is to integrate chunks and roll the buffer; done here in a scan.
+    chunk = min(1000, n_steps)
+    n_chunks = n_steps // chunk
+
+    def one(k, key):
+        hist = jnp.broadcast_to(jnp.stack([x0, y0]).astype(jnp.float32), (nh + 1, 2, n))
+        shape = (n_chunks, chunk, 2, n)
+        zs = jax.random.normal(key, shape, jnp.float32) if noise else jnp.zeros(shape, jnp.float32)
+
+        def run_chunk(buf, z):
+            buf, xs = loop(buf.at[nh + 1:].set(z), k)
+            return jnp.roll(buf, -chunk, axis=0), xs[SAMPLE_EVERY - 1::SAMPLE_EVERY, 0]
+
+        _, xs = jax.lax.scan(run_chunk, jnp.concatenate([hist, zs[0]]), zs)
+        return xs.reshape(-1, n)
+
+    batched = jax.jit(jax.vmap(one))
+
+    def run(ks, seeds):
+        grid_k = jnp.asarray(np.repeat(ks, len(seeds)), jnp.float32)
+        keys = jax.vmap(jax.random.key)(jnp.asarray(np.tile(seeds, len(ks))))
+        return np.asarray(batched(grid_k, keys))
+
+    return run, "float32"
+
+
+RUNNERS = {
+    "massengine": massengine_runner,
+    "massengine_heun": lambda *a: massengine_runner(*a, integrator="heun"),
+    "brainmass": brainmass_runner,
+    "neurolib": neurolib_runner,
+    "tvb": tvb_runner,
+    "vbjax": vbjax_runner,
+}
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("engine", choices=RUNNERS)
+    parser.add_argument("case", choices=("single", "sweep", "noise", "batch", "regions"))
+    parser.add_argument("--n-k", type=int, default=32)
+    parser.add_argument("--n-seeds", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--n-regions", type=int, default=76)
+    parser.add_argument("--duration", type=float, default=1000.0)
+    parser.add_argument("--max-runs", type=int, default=1 << 20,
+                        help="most runs timed per case (slow engines: their throughput is flat in runs)")
+    parser.add_argument("--repeats", type=int, default=2, help="warm calls; the fastest is reported")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--traj", type=Path, help="save the x samples of the first runs (.npy)")
+    parser.add_argument("--n-traj", type=int, default=4)
+    args = parser.parse_args()
+
+    n_regions = args.n_regions if args.case == "regions" else 76
+    w, d = connectome(n_regions)
+    noise = args.case == "noise"
+    ks = {
+        "single": np.array([0.1]),
+        "sweep": np.linspace(0.0, 0.3, args.n_k),
+        "noise": np.linspace(0.0, 0.3, args.n_k),
+    }.get(args.case, np.linspace(0.0, 0.3, args.batch))
+    seeds = np.arange(args.n_seeds) if noise else np.array([0])
+    runs_asked = len(ks) * len(seeds)
+    if runs_asked > args.max_runs:  # a slow engine's throughput does not depend on the run count
+        ks = ks[: max(1, args.max_runs // len(seeds))]
+        seeds = seeds[: args.max_runs]
+    start = time.perf_counter()
+    run, dtype = RUNNERS[args.engine](w, d, args.duration, noise)
+    setup_s = time.perf_counter() - start
+    first_s, out = timed(lambda: run(ks, seeds))
+    warm_s = min(timed(lambda: run(ks, seeds))[0] for _ in range(args.repeats))
+    runs = len(ks) * len(seeds)
+    steps = int(round(args.duration / DT))
+    result = {
+        "engine": args.engine, "case": args.case, "n_regions": n_regions, "runs_asked": runs_asked,
+        "runs_timed": runs, "duration_ms": args.duration, "dtype": dtype,
+        "setup_s": round(setup_s, 3), "first_call_s": round(first_s, 3), "warm_call_s": round(warm_s, 4),
+        "compile_s": round(max(first_s - warm_s, 0.0), 3),
+        "time_to_first_result_s": round(setup_s + first_s, 3),
+        "region_steps_per_s": n_regions * steps * runs / warm_s,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "python": sys.version.split()[0],
+    }
+    if args.traj:
+        np.save(args.traj, np.asarray(out[: args.n_traj], np.float64))
+    text = json.dumps(result)
+    print(text)
+    args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
