@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from . import config as cfg
-from . import io, metrics, report
+from . import io
 from .datasets import read_matrix
 from .simulate import sweep_to_store
 
@@ -104,6 +104,8 @@ def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out, log
 
 def metrics_chunk(config: Mapping, store_path, out, threads: int = 1, log=print) -> Path:
     """Every metric of one trajectory store, computed by dask (one task per run)."""
+    from . import metrics  # imported by the stages that use it: scipy costs every job ~0.7 s
+
     start = time.perf_counter()
     mconf = config["metrics"]
     traj = io.open_store(store_path)
@@ -132,6 +134,8 @@ def metrics_chunk(config: Mapping, store_path, out, threads: int = 1, log=print)
 def aggregate(metric_stores: Sequence, out_zarr, out_csv, log=print) -> xr.Dataset:
     """Combine every metric store into one summary store and a tidy CSV (one row per
     coupling × k × seed), streaming through dask rather than loading all at once."""
+    from . import metrics
+
     datasets = [io.open_store(p) for p in metric_stores]
     summary = xr.combine_by_coords(datasets, combine_attrs="drop_conflicts", data_vars="all",
                                    coords="different", join="outer", compat="no_conflicts")
@@ -150,6 +154,8 @@ def aggregate(metric_stores: Sequence, out_zarr, out_csv, log=print) -> xr.Datas
 def make_report(config: Mapping, summary_path, stores: Mapping[str, Sequence[str]], out, log=print) -> Path:
     """The HTML comparison report; each coupling's example time series is its run at the k
     that best matches the target FC (or SC)."""
+    from . import report  # matplotlib: only the report job pays for it
+
     summary = io.open_store(summary_path)
     conn = cfg.load_connectome(config)
     variable = config["metrics"].get("variable") or summary.attrs.get("metrics_variable")

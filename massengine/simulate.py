@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import dask.array
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -436,6 +435,8 @@ def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None,
     grid_k, grid_seed = np.repeat(ks, len(seed_list)), np.tile(seed_list, len(ks))
     chunk = chunk_samples or _samples_per_segment(len(grid_k), s, net.n_regions)
     shape = (len(ks), len(seed_list), s.n_samples, len(s.record), net.n_regions)
+    import dask.array  # here, not at the top: it costs every import of massengine ~1 s
+
     # The template carries coordinates and attributes; its lazy zeros are never computed.
     lazy = dask.array.zeros(shape, dtype=s.precision, chunks=(1, 1, chunk, -1, -1))
     template = io.sweep_dataset([(name, net, lazy, np.full(shape[:2], -1))], ks, seed_list, s)

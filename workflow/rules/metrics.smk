@@ -8,7 +8,7 @@ rule metrics:
         config=RESOLVED,
     log:
         f"{OUT}/logs/metrics/{{coupling}}_{{chunk}}.log",
-    threads: 2
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
