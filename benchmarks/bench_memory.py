@@ -6,7 +6,7 @@ Work: the 76-region connectome of bench_engine.py (TVB's, or a synthetic stand-i
 diffusive, dt = 0.1 ms, x and y recorded every 1 ms, one run (k = 0.1), float32. Each case
 runs in a fresh process, which reports its own peak RSS (ru_maxrss), so imports count the
 same in every case. "streamed" is ``massengine.sweep_to_store`` (what the workflow runs):
-time segments of ~64 MB go to the store as they are computed. "in memory" is
+time segments of ~16 MB go to the store as they are computed. "in memory" is
 ``massengine.sweep`` followed by writing the store, for contrast.
 """
 

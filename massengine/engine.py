@@ -16,6 +16,7 @@ Labels, units and files live elsewhere (``simulate.py``, ``io.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -193,7 +194,14 @@ def advance(spec: RunSpec, params, carry, ks, keys):
 
 
 advance_jit = jax.jit(advance, static_argnums=0)
-initial_carry_jit = jax.jit(initial_carry, static_argnums=0)
+
+
+@partial(jax.jit, static_argnums=0)
+def start(spec: RunSpec, params, x0, history_rows, seeds):
+    """The batched initial carry and PRNG keys of runs seeded by ``seeds`` (B,): one
+    compiled program rather than a handful of eager ones."""
+    carry = batch_carry(initial_carry(spec, params, x0, history_rows), seeds.shape[0])
+    return carry, jax.vmap(jax.random.key)(seeds)
 
 
 def batch_carry(carry, size: int):

@@ -28,11 +28,12 @@ def history_rows(history, signal0, h: int):
     and is superseded by the initial state itself).
     """
     n = signal0.shape[0]
+    xp = np if isinstance(signal0, np.ndarray) else jnp  # NumPy on the host when it can
     if isinstance(history, str):
         if history == "zeros":
-            return jnp.zeros((h, n), signal0.dtype)
-        return jnp.broadcast_to(signal0[None, :], (h, n))
-    return jnp.asarray(history, signal0.dtype)[-h:]
+            return xp.zeros((h, n), signal0.dtype)
+        return xp.broadcast_to(signal0[None, :], (h, n))
+    return xp.asarray(history, signal0.dtype)[-h:]
 
 
 def init_ring(rows, signal0):

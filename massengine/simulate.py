@@ -164,7 +164,10 @@ def build(net: Network, s: Settings):
     dtype = jnp.dtype(s.precision)
     node = net.node
     terms, term_params, rows = [], [], []
-    x0 = jnp.asarray(node.initial_state(net.n_regions), dtype)
+    # Prepared on the host (NumPy): eager jnp ops would each compile a small XLA program the
+    # first time, ~0.5 s of a fresh process's first sweep (benchmarks/README.md).
+    x0 = np.asarray(node.initial_state(net.n_regions), dtype)
+    node_host = {n: _host(v, dtype) for n, v in node.params.items()}
     for term in net.terms:
         kind = get_coupling(term.coupling)
         lags = (
@@ -179,15 +182,15 @@ def build(net: Network, s: Settings):
                                      sparse="targets" in layout))
         numbers = {n: _cast(v, dtype) for n, v in term.params.items() if n not in kind.static}
         term_params.append({**numbers, "weights": _cast(term.weights, dtype), **layout})
-        signal0 = node.signal(x0, term.coupled_var, {n: _cast(v, dtype) for n, v in node.params.items()})
+        signal0 = node.signal(x0, term.coupled_var, node_host)
         rows.append(_history_rows(s.history, signal0, h, net.n_regions))
     params = {
-        "dt": jnp.asarray(s.dt, dtype),
+        "dt": _cast(s.dt, dtype),
         "node": {n: _cast(v, dtype) for n, v in node.params.items()},
         "terms": tuple(term_params),
     }
     if s.noise is not None:
-        params["sigma"] = jnp.asarray(_sigma(s.noise, node, net.n_regions), dtype)
+        params["sigma"] = _cast(_sigma(s.noise, node, net.n_regions), dtype)
     spec = engine.RunSpec(
         model=type(node), terms=tuple(terms), n_transient=s.n_transient,
         period=s.sample_every, n_samples=s.n_samples, integrator=s.integrator,
@@ -208,7 +211,7 @@ def _edge_layout(term, lags, layout: str) -> dict:
     n = lags.shape[0]
     weights = term.weights
     if layout == "dense" or (layout == "auto" and isinstance(weights, jax.core.Tracer)):
-        return {"lags": jnp.asarray(lags, jnp.int32)}
+        return {"lags": _cast(lags, np.int32)}
     pattern = np.asarray(weights) != 0
     lap = term.params.get("laplacian")
     if lap is not None:
@@ -217,14 +220,23 @@ def _edge_layout(term, lags, layout: str) -> dict:
         return _edge_layout(term, lags, "dense")
     targets, sources = np.nonzero(pattern)
     return {
-        "lags": jnp.asarray(lags[targets, sources], jnp.int32),
-        "sources": jnp.asarray(sources, jnp.int32),
-        "targets": jnp.asarray(targets, jnp.int32),
+        "lags": _cast(lags[targets, sources], np.int32),
+        "sources": _cast(sources, np.int32),
+        "targets": _cast(targets, np.int32),
     }
 
 
+def _host(value, dtype):
+    """``value`` as a NumPy array of ``dtype``; a tracer (under ``jax.grad``) as it is."""
+    if value is None or isinstance(value, jax.core.Tracer):
+        return value
+    return np.asarray(value, dtype)
+
+
 def _cast(value, dtype):
-    return None if value is None else jnp.asarray(value, dtype)
+    """``value`` on the device in ``dtype``, cast on the host (no XLA program compiled)."""
+    value = _host(value, dtype)
+    return value if value is None or isinstance(value, jax.core.Tracer) else jnp.asarray(value)
 
 
 def _history_rows(mode, signal0, h: int, n: int):
@@ -276,8 +288,7 @@ def integrate(net: Network, duration: float, dt: float = 0.1, transient: float =
 def _integrate(net: Network, s: Settings, seed: int, chunk_samples: int | None) -> Trajectory:
     with _precision(s.precision):
         spec, params, x0, rows = build(net, s)
-        keys = jax.random.key(seed)[None]
-        carry = engine.initial_carry_jit(spec, params, x0, rows)
+        carry, keys = engine.start(spec, params, x0, rows, np.array([seed]))
         pieces = []
         for segment in segments(spec, chunk_samples):
             carry, samples = engine.advance_jit(segment, params, carry, None, keys)
@@ -324,8 +335,9 @@ def simulate(net: Network, duration: float, dt: float = 0.1, transient: float = 
     - ``layout``: ``"auto"`` (edge lists when at most 30 % of pairs carry weight), or force
       ``"dense"`` / ``"sparse"``; same numbers up to float summation order.
 
-    A run that becomes non-finite is flagged in ``attrs["diverged"]`` with
-    ``attrs["divergence_time_ms"]``; its later samples are NaN.
+    A run that becomes non-finite is flagged in ``diverged``, with ``divergence_time`` the
+    first sample (or transient sample period) at which its state was non-finite; its
+    samples from then on are NaN.
     """
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
                          delay_rounding, history, noise, monitor, record, layout)
@@ -406,9 +418,8 @@ def _sweep_segments(net: Network, s: Settings, ks, seeds, chunk_samples):
         ks, seeds = np.repeat(ks, 2), np.repeat(seeds, 2)
     with _precision(s.precision):
         spec, params, x0, rows = build(net, s)
-        keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
-        ks = jnp.asarray(ks, params["dt"].dtype)
-        carry = engine.batch_carry(engine.initial_carry_jit(spec, params, x0, rows), len(ks))
+        carry, keys = engine.start(spec, params, x0, rows, np.asarray(seeds))
+        ks = _cast(ks, params["dt"].dtype)
         for segment in segments(spec, chunk_samples):
             carry, samples = engine.advance_jit(segment, params, carry, ks, keys)
             yield np.moveaxis(np.asarray(samples), -1, 0)[:n_runs]
@@ -422,7 +433,7 @@ def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None,
     Same runs and numbers as :func:`sweep`, in the store layout of
     :func:`massengine.io.as_store`, but each time segment of ``chunk_samples`` samples is
     written as soon as it is computed: memory holds one segment whatever the run length
-    (default: segments of about 64 MB). The store appears, complete, only at the end
+    (default: segments of about 16 MB). The store appears, complete, only at the end
     (:func:`massengine.io.write_store`). ``settings`` are :func:`sweep`'s keywords (``dt``,
     ``noise``...); ``attrs`` are added to the store's attributes.
     """
@@ -465,7 +476,10 @@ def _store_pieces(segments_gen, shape, s: Settings):
     yield runs, xr.Dataset(io.divergence_variables(div, s.dt, ("k", "seed")))
 
 
-SEGMENT_BYTES = 64 * 2**20
+# Bytes of samples per streamed segment. Each segment exists a few times over while it is
+# written (device output, host copy, zarr encoding): 64 MB made a 10-minute run peak at 1.7x
+# a 10-second one (benchmarks/README.md).
+SEGMENT_BYTES = 16 * 2**20
 
 
 def _samples_per_segment(n_runs: int, s: Settings, n_regions: int) -> int:

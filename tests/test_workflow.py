@@ -46,7 +46,7 @@ def test_default_campaign_dry_run(tmp_path):
     run = snakemake("-n", "--config", f"output_dir={tmp_path}/o", workdir=ROOT)
     assert run.returncode == 0, run.stderr
     counts = job_counts(run.stdout + run.stderr)
-    assert counts["simulate"] == 12 and counts["metrics"] == 12  # 6 couplings x 2 chunks of 8 k
+    assert counts["simulate"] == 6 and counts["metrics"] == 6  # 6 couplings x 1 chunk of 16 k
 
 
 def test_trajectory_stores(campaign):
