@@ -399,18 +399,15 @@ def _resolve(net: Network, duration: float, settings: Mapping) -> Settings:
 def _sweep_one(net: Network, s: Settings, ks, seeds, chunk_samples):
     """All (k, seed) runs of one network in one vmapped program per chunk, as NumPy arrays
     ``(B, n_samples, n_record, N)`` and divergence steps ``(B,)``."""
-    pieces = []
-    gen = _sweep_segments(net, s, ks, seeds, chunk_samples)
-    while True:
-        try:
-            pieces.append(next(gen))
-        except StopIteration as done:
-            return np.concatenate(pieces, axis=1), done.value
+    flags: dict = {}
+    pieces = list(_sweep_segments(net, s, ks, seeds, chunk_samples, flags))
+    return np.concatenate(pieces, axis=1), flags["divergence_step"]
 
 
-def _sweep_segments(net: Network, s: Settings, ks, seeds, chunk_samples):
-    """Generate the samples ``(B, m, n_record, N)`` of every time segment as it is computed;
-    return the divergence steps ``(B,)``. Memory holds one segment, not the whole run."""
+def _sweep_segments(net: Network, s: Settings, ks, seeds, chunk_samples, flags: dict):
+    """Generate the samples ``(B, m, n_record, N)`` of every time segment as it is computed
+    (memory holds one segment, not the whole run); once exhausted, ``flags["divergence_step"]``
+    holds the divergence steps ``(B,)``."""
     # XLA compiles a batch of one differently (its summation order differs in the last
     # bits); padding it to two makes every batch size give bit-identical runs.
     n_runs = len(ks)
@@ -423,7 +420,7 @@ def _sweep_segments(net: Network, s: Settings, ks, seeds, chunk_samples):
         for segment in segments(spec, chunk_samples):
             carry, samples = engine.advance_jit(segment, params, carry, ks, keys)
             yield np.moveaxis(np.asarray(samples), -1, 0)[:n_runs]
-    return np.asarray(carry[3])[:n_runs]
+    flags["divergence_step"] = np.asarray(carry[3])[:n_runs]
 
 
 def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None, duration: float,
@@ -452,27 +449,24 @@ def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None,
     lazy = dask.array.zeros(shape, dtype=s.precision, chunks=(1, 1, chunk, -1, -1))
     template = io.sweep_dataset([(name, net, lazy, np.full(shape[:2], -1))], ks, seed_list, s)
     template = io.as_store(template, attrs, time_chunk=chunk)
-    segments_gen = _sweep_segments(net, s, grid_k, grid_seed, chunk)
-    return io.write_store(template, path, stream=_store_pieces(segments_gen, shape, s))
+    flags: dict = {}
+    segments_gen = _sweep_segments(net, s, grid_k, grid_seed, chunk, flags)
+    return io.write_store(template, path, stream=_store_pieces(segments_gen, flags, shape, s))
 
 
-def _store_pieces(segments_gen, shape, s: Settings):
+def _store_pieces(segments_gen, flags: dict, shape, s: Settings):
     """``(region, dataset)`` pieces for :func:`massengine.io.write_store`: each time segment
     as it is computed, then the divergence flags."""
     runs = {"k": slice(None), "seed": slice(None)}
     dims = ("k", "seed", "time", "region")
     start = 0
-    while True:
-        try:
-            piece = next(segments_gen)
-        except StopIteration as done:
-            div = done.value.reshape(shape[:2])
-            break
+    for piece in segments_gen:
         piece = piece.reshape(shape[:2] + piece.shape[1:])
         stop = start + piece.shape[2]
         data = {name: (dims, piece[:, :, :, i]) for i, name in enumerate(s.record)}
         yield {**runs, "time": slice(start, stop)}, xr.Dataset(data)
         start = stop
+    div = flags["divergence_step"].reshape(shape[:2])
     yield runs, xr.Dataset(io.divergence_variables(div, s.dt, ("k", "seed")))
 
 
