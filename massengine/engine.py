@@ -25,6 +25,15 @@ from . import history
 from .couplings import get_coupling
 from .integrators import STEPPERS
 
+# How a term's weighted sum reads the delayed sources (same numbers, different cost):
+# - "dense": every (target, source) pair, an (N, N, B) read reduced over sources;
+# - "sparse": the E nonzero edges, (E, B) reads added per target by ``segment_sum`` (a
+#   scatter-add: the cheapest on a CPU, atomics on a GPU);
+# - "ell": padded in-neighbour lists, each target's K = max in-degree sources read as
+#   (N, K, B) and reduced over K: sparse work without a scatter (for GPUs). Padding slots
+#   read the target itself with weight 0.
+LAYOUTS = ("dense", "sparse", "ell")
+
 
 @dataclass(frozen=True)
 class TermSpec:
@@ -33,7 +42,7 @@ class TermSpec:
     target: int  # row of the state that receives the current
     horizon: int
     static_params: tuple  # ((name, value), ...) of parameters that select code
-    sparse: bool  # sum over the nonzero edges (E reads) instead of the dense (N, N) read
+    layout: str = "dense"  # how the coupling sum reads its sources: one of LAYOUTS
 
 
 @dataclass(frozen=True)
@@ -47,10 +56,11 @@ class RunSpec:
     record: tuple[str, ...]
     monitor: str  # "sample": the state at the sample step; "mean": average over the period
     noise: bool
+    unroll: int = 1  # steps per iteration of the inner time loop (fewer launches on a GPU)
 
 
 # Term entries that describe the network's wiring, not per-region values.
-_STRUCTURE = ("weights", "lags", "sources", "targets", "laplacian")
+_STRUCTURE = ("weights", "lags", "sources", "targets", "slots", "laplacian")
 
 
 def per_region(value):
@@ -69,15 +79,18 @@ class _Term:
     spec: TermSpec
     kind: object
     p: dict
-    prepared: tuple  # (A, d) of Coupling.prepare; A as (E, 1) edge weights on the edge list
+    prepared: tuple  # (A, d) of Coupling.prepare; A as (E, 1) edge weights on the edge list, (N, K) on "ell"
 
     @classmethod
     def bind(cls, spec: TermSpec, numbers: dict, k=None) -> _Term:
         kind = get_coupling(spec.coupling)
         p = {**numbers, **dict(spec.static_params)}
         a, d = kind.prepare(numbers["weights"], p)
-        if spec.sparse:  # gathered once here, not at every step
+        if spec.layout == "sparse":  # gathered once here, not at every step
             a = a[numbers["targets"], numbers["sources"]][:, None]
+        elif spec.layout == "ell":  # (N, K): target i's in-neighbour weights, 0 in padding slots
+            targets = jnp.arange(a.shape[0])[:, None]
+            a = jnp.where(numbers["slots"], a[targets, numbers["sources"]], 0)
         p = {n: v if n in _STRUCTURE else per_region(v) for n, v in p.items()}
         if k is not None:
             p["k"] = k[None, :]  # (1, B): one strength per run, against (N, B) sums
@@ -94,7 +107,7 @@ def _coupling_current(model, terms, node_p, state, rings, n):
     for term, ring in zip(terms, rings, strict=True):
         reads = history.read(ring, n, term.p["lags"], term.p.get("sources"))
         x_self = model.signal(state, term.spec.signal, node_p)
-        if term.spec.sparse:
+        if term.spec.layout == "sparse":
             current = term.kind.current_edges(reads, x_self, *term.prepared, term.p["targets"], term.p)
         else:
             current = term.kind.current(reads, x_self, term.prepared, term.p)
@@ -162,7 +175,7 @@ def advance(spec: RunSpec, params, carry, ks, keys):
         rather than per step costs nothing in resolution that the samples could show (a
         non-finite state stays non-finite) and saves 15 % of the step (benchmarks/)."""
         if count:
-            carry, _ = jax.lax.scan(step, carry, None, length=count)
+            carry, _ = jax.lax.scan(step, carry, None, length=count, unroll=min(spec.unroll, count))
         state, rings, n, diverged_at = carry
         bad = ~jnp.all(jnp.isfinite(state), axis=(0, 1))
         diverged_at = jnp.where((diverged_at < 0) & bad, n, diverged_at)
@@ -194,6 +207,15 @@ def advance(spec: RunSpec, params, carry, ks, keys):
 
 
 advance_jit = jax.jit(advance, static_argnums=0)
+
+
+@partial(jax.jit, static_argnums=0)
+def advance_runs(spec: RunSpec, params, carry, ks, keys):
+    """:func:`advance` with the samples in the layout sweeps store, (n_record, B,
+    n_samples, N): one signal of one run is then contiguous, and the transpose happens on
+    the device, before the copy to the host, rather than on the host after it."""
+    carry, samples = advance(spec, params, carry, ks, keys)
+    return carry, jnp.transpose(samples, (1, 3, 0, 2))
 
 
 @partial(jax.jit, static_argnums=0)

@@ -46,8 +46,9 @@ def read(ring, n, lags, sources=None):
     """Delayed reads: the signal of ``sources`` at steps ``n - lags``. Dense: ``lags``
     (N, N) and ``sources`` None (every column; a compile-time iota, which XLA turns into a
     much faster gather than the same indices passed as data: 5x, benchmarks/README.md).
-    Edge list: ``lags`` and ``sources`` (E,). A ring (H, N, B) of a batch gives reads
-    (N, N, B) or (E, B): each read fetches the B contiguous values of the batch."""
+    Edge list: ``lags`` and ``sources`` (E,); padded in-neighbour lists: both (N, K). A ring
+    (H, N, B) of a batch gives reads (N, N, B), (E, B) or (N, K, B): each read fetches the
+    B contiguous values of the batch."""
     h, n_regions = ring.shape[:2]
     if sources is None:
         sources = jnp.arange(n_regions)[None, :]

@@ -67,11 +67,11 @@ def provenance() -> dict:
 
 
 def _variables(data, record, dims, model) -> dict:
-    """One data variable per recorded signal; ``data`` has the record axis at -2."""
+    """One data variable per recorded signal; ``data`` has the record axis first (each
+    variable is then a view of it, not a copy)."""
     units = dict(model.units)
     return {
-        name: xr.Variable(dims, np.take(data, i, axis=-2),
-                          {"units": units.get(name, "a.u."), "long_name": name})
+        name: xr.Variable(dims, data[i], {"units": units.get(name, "a.u."), "long_name": name})
         for i, name in enumerate(record)
     }
 
@@ -93,7 +93,8 @@ def divergence_variables(steps, dt, dims) -> dict:
 
 
 def run_dataset(net, settings, data, divergence_step: int, seed: int) -> xr.Dataset:
-    """Dataset (time, region) of one run, with ``diverged``/``divergence_time`` scalars."""
+    """Dataset (time, region) of one run from ``data`` (n_record, n_samples, N), with
+    ``diverged``/``divergence_time`` scalars."""
     ds = xr.Dataset(
         _variables(data, settings.record, ("time", "region"), net.node),
         coords={"time": ("time", settings.times, {"units": "ms"}),
@@ -104,16 +105,15 @@ def run_dataset(net, settings, data, divergence_step: int, seed: int) -> xr.Data
     return ds
 
 
-def sweep_dataset(results, ks, seeds, settings) -> xr.Dataset:
-    """Dataset (coupling, k, [seed,] time, region) from ``[(name, net, data, div), ...]``,
-    ``data`` (K, S, n_samples, n_record, N) and ``div`` (K, S) per coupling."""
-    names = [name for name, *_ in results]
-    data = np.stack([r[2] for r in results])
-    div = np.stack([r[3] for r in results])
+def sweep_dataset(variants, data, div, ks, seeds, settings) -> xr.Dataset:
+    """Dataset (coupling, k, [seed,] time, region) from ``variants`` ``[(name, net), ...]``,
+    ``data`` (n_record, coupling, K, S, n_samples, N) and divergence steps ``div``
+    (coupling, K, S); the arrays are wrapped, not copied."""
+    names = [name for name, _ in variants]
     if seeds is None:
-        data, div = data[:, :, 0], div[:, :, 0]
+        data, div = data[:, :, :, 0], div[:, :, 0]
     run_dims = ("coupling", "k") + (("seed",) if seeds is not None else ())
-    net = results[0][1]
+    net = variants[0][1]
     ds = xr.Dataset(
         _variables(data, settings.record, run_dims + ("time", "region"), net.node),
         coords={
@@ -130,7 +130,7 @@ def sweep_dataset(results, ks, seeds, settings) -> xr.Dataset:
     ds.attrs["node_model"] = net.node.name
     ds.attrs["node_params"] = network_attrs(net)["node_params"]
     ds.attrs["coupling_terms"] = json.dumps(
-        {name: json.loads(network_attrs(variant)["coupling_terms"]) for name, variant, *_ in results}
+        {name: json.loads(network_attrs(variant)["coupling_terms"]) for name, variant in variants}
     )
     return ds
 

@@ -22,14 +22,14 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from . import engine, history, io
+from . import batching, engine, history, io
 from .connectivity import delay_steps
 from .couplings import get_coupling
 from .integrators import INTEGRATORS
 from .network import Network
 
 PRECISIONS = ("float32", "float64")
-LAYOUTS = ("auto", "dense", "sparse")
+LAYOUTS = ("auto",) + engine.LAYOUTS
 MONITORS = ("sample", "mean")
 
 
@@ -163,6 +163,7 @@ def build(net: Network, s: Settings):
     """``(spec, params, x0, history_rows)`` of the compiled core, in the run's precision."""
     dtype = jnp.dtype(s.precision)
     node = net.node
+    backend = current_backend()
     terms, term_params, rows = [], [], []
     # Prepared on the host (NumPy): eager jnp ops would each compile a small XLA program the
     # first time, ~0.5 s of a fresh process's first sweep (benchmarks/README.md).
@@ -177,9 +178,9 @@ def build(net: Network, s: Settings):
         )
         h = history.horizon(lags)
         static = tuple((name, term.params[name]) for name in kind.static)
-        layout = _edge_layout(term, lags, s.layout)
+        layout_name, layout = coupling_layout(term, lags, s.layout, backend)
         terms.append(engine.TermSpec(kind.name, term.coupled_var, node.index(term.target), h, static,
-                                     sparse="targets" in layout))
+                                     layout=layout_name))
         numbers = {n: _cast(v, dtype) for n, v in term.params.items() if n not in kind.static}
         term_params.append({**numbers, "weights": _cast(term.weights, dtype), **layout})
         signal0 = node.signal(x0, term.coupled_var, node_host)
@@ -195,35 +196,73 @@ def build(net: Network, s: Settings):
         model=type(node), terms=tuple(terms), n_transient=s.n_transient,
         period=s.sample_every, n_samples=s.n_samples, integrator=s.integrator,
         record=s.record, monitor=s.monitor, noise=s.noise is not None,
+        unroll=UNROLL.get(backend, 1),
     )
     return spec, params, x0, tuple(rows)
 
 
-SPARSE_BELOW = 0.3  # density under which the edge-list sum beats the dense read (benchmarks/)
+# Layout and loop choices per backend, from measurements (benchmarks/README.md):
+# - CPU: the edge list beats the dense read at and below 30 % density (2x on TVB 76, 7.6x on
+#   TVB 192); unrolling the time loop gains nothing there.
+# - GPU (issue 12, H100): the edge list's scatter-add is 3.4x slower than the dense read at
+#   2 048 runs, and ~9 us of launch overhead per step bounds small batches; unrolling 10
+#   steps gave 1.6x. Padded in-neighbour lists ("ell") read N * K instead of N^2 pairs with
+#   no scatter; taken while K (max in-degree) is at most ELL_BELOW of N.
+SPARSE_BELOW = 0.3
+ELL_BELOW = 0.5
+UNROLL = {"gpu": 10, "cuda": 10, "rocm": 10}
 
 
-def _edge_layout(term, lags, layout: str) -> dict:
-    """Read offsets for the dense (N, N) read, or edge lists for the sparse one.
+def current_backend() -> str:
+    """The platform the next computation runs on ("cpu", "gpu", ...), honouring a
+    ``jax.default_device`` context (the CPU fallback of a busy GPU uses one)."""
+    device = jax.config.jax_default_device
+    if device is None:
+        return jax.default_backend()
+    return device if isinstance(device, str) else device.platform
 
-    ``layout="auto"`` takes the edge list when at most 30 % of the pairs carry weight; the
-    pattern comes from the weights (or a given Laplacian), which must then be concrete.
+
+def coupling_layout(term, lags, layout: str, backend: str) -> tuple[str, dict]:
+    """The layout of a term's coupling sum (one of :data:`engine.LAYOUTS`) and its read
+    offsets: ``lags`` (N, N) for the dense read; ``lags``, ``sources``, ``targets`` (E,) for
+    the edge list; ``lags``, ``sources``, ``slots`` (N, K) for padded in-neighbour lists.
+
+    ``layout="auto"`` picks by backend and sparsity (see :data:`SPARSE_BELOW`); the pattern
+    comes from the weights (or a given Laplacian), which must then be concrete: traced
+    weights (``jax.grad`` with respect to W) take the dense read.
     """
     n = lags.shape[0]
-    weights = term.weights
-    if layout == "dense" or (layout == "auto" and isinstance(weights, jax.core.Tracer)):
-        return {"lags": _cast(lags, np.int32)}
-    pattern = np.asarray(weights) != 0
+    if layout == "dense" or (layout == "auto" and isinstance(term.weights, jax.core.Tracer)):
+        return "dense", {"lags": _cast(lags, np.int32)}
+    pattern = np.asarray(term.weights) != 0
     lap = term.params.get("laplacian")
     if lap is not None:
         pattern = (np.asarray(lap) != 0) & ~np.eye(n, dtype=bool)
-    if layout == "auto" and pattern.mean() > SPARSE_BELOW:
-        return _edge_layout(term, lags, "dense")
-    targets, sources = np.nonzero(pattern)
-    return {
-        "lags": _cast(lags[targets, sources], np.int32),
-        "sources": _cast(sources, np.int32),
-        "targets": _cast(targets, np.int32),
-    }
+    targets, sources = np.nonzero(pattern)  # sorted by target
+    in_degree = np.bincount(targets, minlength=n)
+    if layout == "auto":
+        if backend == "cpu":
+            layout = "sparse" if pattern.mean() <= SPARSE_BELOW else "dense"
+        else:
+            layout = "ell" if in_degree.max(initial=0) <= ELL_BELOW * n else "dense"
+        return coupling_layout(term, lags, layout, backend)
+    if layout == "sparse":
+        return "sparse", {
+            "lags": _cast(lags[targets, sources], np.int32),
+            "sources": _cast(sources, np.int32),
+            "targets": _cast(targets, np.int32),
+        }
+    # "ell": slot s of target i holds its s-th in-neighbour; padding reads i itself, weight 0.
+    width = max(int(in_degree.max(initial=0)), 1)
+    slot = np.arange(len(targets)) - np.repeat(np.cumsum(in_degree) - in_degree, in_degree)
+    ell_sources = np.repeat(np.arange(n, dtype=np.int32)[:, None], width, axis=1)
+    ell_lags = np.zeros((n, width), np.int32)
+    slots = np.zeros((n, width), bool)
+    ell_sources[targets, slot] = sources
+    ell_lags[targets, slot] = lags[targets, sources]
+    slots[targets, slot] = True
+    return "ell", {"lags": _cast(ell_lags, np.int32), "sources": _cast(ell_sources, np.int32),
+                   "slots": jnp.asarray(slots)}
 
 
 def _host(value, dtype):
@@ -332,8 +371,11 @@ def simulate(net: Network, duration: float, dt: float = 0.1, transient: float = 
     - ``monitor``: ``"sample"`` (instantaneous) or ``"mean"`` (average over each period).
     - ``chunk_samples``: integrate in calls of this many samples (bounds the memory of
       one compiled call; the numbers do not change).
-    - ``layout``: ``"auto"`` (edge lists when at most 30 % of pairs carry weight), or force
-      ``"dense"`` / ``"sparse"``; same numbers up to float summation order.
+    - ``layout``: how the coupling sum reads the sources: ``"auto"`` (on a CPU the edge
+      list when at most 30 % of pairs carry weight; on a GPU padded in-neighbour lists
+      when the largest in-degree is at most half of N; otherwise the dense read), or force
+      ``"dense"``, ``"sparse"`` (edge list) or ``"ell"`` (padded in-neighbour lists); the
+      same numbers up to float summation order.
 
     A run that becomes non-finite is flagged in ``diverged``, with ``divergence_time`` the
     first sample (or transient sample period) at which its state was non-finite; its
@@ -342,7 +384,8 @@ def simulate(net: Network, duration: float, dt: float = 0.1, transient: float = 
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
                          delay_rounding, history, noise, monitor, record, layout)
     traj = _integrate(net, s, seed, chunk_samples)
-    return io.run_dataset(net, s, np.asarray(traj.data), int(traj.divergence_step), seed)
+    samples = np.moveaxis(np.asarray(traj.data), 1, 0)  # (n_record, n_samples, N), a view
+    return io.run_dataset(net, s, samples, int(traj.divergence_step), seed)
 
 
 def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
@@ -350,14 +393,16 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
           transient: float = 0.0, sample_every: int = 1, record: Sequence[str] | None = None,
           integrator: str = "euler", history: Any = "zeros", noise=None,
           precision: str = "float32", delay_rounding: str = "ceil", monitor: str = "sample",
-          chunk_samples: int | None = None, layout: str = "auto"):
+          chunk_samples: int | None = None, layout: str = "auto", batch_size: int | None = None):
     """Sweep the coupling strength ``k`` (every term's) for one or several couplings.
 
-    All (k, seed) runs of one coupling go through one compiled, vmapped call. ``couplings``
-    is a list of names or of ``{"name": ..., **params}`` (default: the network's own
-    coupling). Returns an ``xarray.Dataset`` (coupling, k, [seed,] time, region) plus
-    ``diverged`` and ``divergence_time`` (coupling, k, [seed]). Without ``seeds`` the run
-    uses seed 0 and the ``seed`` dimension is omitted.
+    The (k, seed) runs of one coupling go through one compiled, vmapped call — or, when
+    they would not fit the device's free memory, through batches of ``batch_size`` runs
+    (default: as many as fit; on a GPU at most 8 192), with the same numbers as one call.
+    ``couplings`` is a list of names or of ``{"name": ..., **params}`` (default: the
+    network's own coupling). Returns an ``xarray.Dataset`` (coupling, k, [seed,] time,
+    region) plus ``diverged`` and ``divergence_time`` (coupling, k, [seed]). Without
+    ``seeds`` the run uses seed 0 and the ``seed`` dimension is omitted.
     """
     ks = _check_ks(k)
     seed_list = [0] if seeds is None else [int(x) for x in seeds]
@@ -366,15 +411,16 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
     variants = _coupling_variants(net, couplings)
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
                          delay_rounding, history, noise, monitor, record, layout)
-    grid_k = np.repeat(ks, len(seed_list))
-    grid_seed = np.tile(seed_list, len(ks))
-    results = []
-    for name, variant in variants:
-        samples, div = _sweep_one(variant, s, grid_k, grid_seed, chunk_samples)
-        shape = (len(ks), len(seed_list))
-        results.append((name, variant, samples.reshape(shape + samples.shape[1:]),
-                        div.reshape(shape)))
-    return io.sweep_dataset(results, ks, seed_list if seeds is not None else None, s)
+    grid = _RunGrid(ks, seed_list)
+    # Filled in place segment by segment: the dataset wraps these arrays, no further copy.
+    data = np.empty((len(s.record), len(variants), grid.size, s.n_samples, net.n_regions), s.precision)
+    div = np.empty((len(variants), grid.size), np.int64)
+    for c, (_, variant) in enumerate(variants):
+        for runs, times, samples in _run_batches(variant, s, grid, chunk_samples, batch_size, div[c]):
+            data[:, c, runs, times] = samples
+    data = data.reshape(data.shape[:2] + grid.shape + data.shape[3:])
+    return io.sweep_dataset(variants, data, div.reshape((len(variants),) + grid.shape), ks,
+                            seed_list if seeds is not None else None, s)
 
 
 def _check_ks(k):
@@ -396,35 +442,86 @@ def _resolve(net: Network, duration: float, settings: Mapping) -> Settings:
     return resolve_settings(net, duration, *(kw[n] for n in known))
 
 
-def _sweep_one(net: Network, s: Settings, ks, seeds, chunk_samples):
-    """All (k, seed) runs of one network in one vmapped program per chunk, as NumPy arrays
-    ``(B, n_samples, n_record, N)`` and divergence steps ``(B,)``."""
-    flags: dict = {}
-    pieces = list(_sweep_segments(net, s, ks, seeds, chunk_samples, flags))
-    return np.concatenate(pieces, axis=1), flags["divergence_step"]
+@dataclass(frozen=True)
+class _RunGrid:
+    """The (k, seed) runs of a sweep, k-major: run ``r`` is ``(ks[r // S], seeds[r % S])``."""
+
+    ks: np.ndarray
+    seeds: list
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.ks), len(self.seeds)
+
+    @property
+    def size(self) -> int:
+        return len(self.ks) * len(self.seeds)
+
+    def runs(self, start: int, stop: int):
+        """(k values, seeds) of runs ``[start, stop)``."""
+        r = np.arange(start, stop)
+        return self.ks[r // len(self.seeds)], np.asarray(self.seeds)[r % len(self.seeds)]
 
 
-def _sweep_segments(net: Network, s: Settings, ks, seeds, chunk_samples, flags: dict):
-    """Generate the samples ``(B, m, n_record, N)`` of every time segment as it is computed
-    (memory holds one segment, not the whole run); once exhausted, ``flags["divergence_step"]``
-    holds the divergence steps ``(B,)``."""
-    # XLA compiles a batch of one differently (its summation order differs in the last
-    # bits); padding it to two makes every batch size give bit-identical runs.
-    n_runs = len(ks)
-    if n_runs == 1:
-        ks, seeds = np.repeat(ks, 2), np.repeat(seeds, 2)
+def _device():
+    device = jax.config.jax_default_device
+    if device is None or isinstance(device, str):
+        return jax.devices(device)[0] if isinstance(device, str) else jax.devices()[0]
+    return device
+
+
+def _run_batches(net: Network, s: Settings, grid: _RunGrid, chunk_samples, batch_size, divergence):
+    """Generate ``(runs slice, time slice, samples (n_record, runs, m, N))`` of every batch of
+    runs and time segment as it is computed, and fill ``divergence`` (runs,) with each run's
+    divergence step (-1: stayed finite) once exhausted.
+
+    The batches and segments fit the device's free memory (:mod:`massengine.batching`).
+    Segment ``i + 1`` is launched before segment ``i`` is copied to the host, so the copy
+    (and whatever the caller does with it, e.g. write it to zarr) overlaps the computation;
+    at most two segments exist at a time.
+    """
     with _precision(s.precision):
         spec, params, x0, rows = build(net, s)
-        carry, keys = engine.start(spec, params, x0, rows, np.asarray(seeds))
-        ks = _cast(ks, params["dt"].dtype)
-        for segment in segments(spec, chunk_samples):
-            carry, samples = engine.advance_jit(segment, params, carry, ks, keys)
-            yield np.moveaxis(np.asarray(samples), -1, 0)[:n_runs]
-    flags["divergence_step"] = np.asarray(carry[3])[:n_runs]
+        backend = current_backend()
+        fp = batching.footprint(spec, params, net.n_regions, np.dtype(s.precision).itemsize)
+        max_batch = None if backend == "cpu" else batching.GPU_MAX_BATCH
+        if chunk_samples is None and backend != "cpu":
+            runs = min(grid.size, max_batch or grid.size)
+            chunk_samples = max(1, batching.DEVICE_SEGMENT_BYTES // (runs * fp.per_sample))
+        budget = int(batching.SAFETY * batching.free_bytes(_device()))
+        batch, chunk = batching.plan(grid.size, spec.n_samples, fp, budget, chunk_samples=chunk_samples,
+                                     batch_size=batch_size, max_batch=max_batch)
+        pending, flags = None, []
+        for start, stop in batching.batch_ranges(*grid.shape, batch):
+            ks, seeds = grid.runs(start, stop)
+            # XLA compiles a batch of one differently (its summation order differs in the
+            # last bits); padding it to two makes every batch size give bit-identical runs.
+            if stop - start == 1:
+                ks, seeds = np.repeat(ks, 2), np.repeat(seeds, 2)
+            carry, keys = engine.start(spec, params, x0, rows, np.asarray(seeds))
+            ks = _cast(ks, params["dt"].dtype)
+            t0 = 0
+            for segment in segments(spec, chunk):
+                carry, samples = engine.advance_runs(segment, params, carry, ks, keys)
+                samples.copy_to_host_async()
+                if pending is not None:
+                    yield _fetched(*pending)
+                pending = (slice(start, stop), slice(t0, t0 + segment.n_samples), samples)
+                t0 += segment.n_samples
+            flags.append((start, stop, carry[3]))
+        yield _fetched(*pending)
+    for start, stop, steps in flags:
+        divergence[start:stop] = np.asarray(steps)[: stop - start]
+
+
+def _fetched(runs: slice, times: slice, samples):
+    """The segment on the host, without the padding run of a batch of one."""
+    return runs, times, np.asarray(samples)[:, : runs.stop - runs.start]
 
 
 def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None, duration: float,
-                   chunk_samples: int | None = None, attrs: Mapping | None = None, **settings) -> Path:
+                   chunk_samples: int | None = None, batch_size: int | None = None,
+                   attrs: Mapping | None = None, **settings) -> Path:
     """A k sweep of ``net``'s own coupling streamed to the zarr store ``path`` as it runs.
 
     Same runs and numbers as :func:`sweep`, in the store layout of
@@ -438,36 +535,32 @@ def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None,
     seed_list = [0] if seeds is None else [int(x) for x in seeds]
     if not seed_list:
         raise ValueError("seeds must not be empty (omit it for a single deterministic seed).")
-    name, _ = _coupling_variants(net, None)[0]
+    variant = _coupling_variants(net, None)
     s = _resolve(net, duration, settings)
-    grid_k, grid_seed = np.repeat(ks, len(seed_list)), np.tile(seed_list, len(ks))
-    chunk = chunk_samples or _samples_per_segment(len(grid_k), s, net.n_regions)
-    shape = (len(ks), len(seed_list), s.n_samples, len(s.record), net.n_regions)
+    grid = _RunGrid(ks, seed_list)
+    chunk = chunk_samples or _samples_per_segment(grid.size, s, net.n_regions)
+    shape = (len(s.record), 1) + grid.shape + (s.n_samples, net.n_regions)
     import dask.array  # here, not at the top: it costs every import of massengine ~1 s
 
     # The template carries coordinates and attributes; its lazy zeros are never computed.
-    lazy = dask.array.zeros(shape, dtype=s.precision, chunks=(1, 1, chunk, -1, -1))
-    template = io.sweep_dataset([(name, net, lazy, np.full(shape[:2], -1))], ks, seed_list, s)
+    lazy = dask.array.zeros(shape, dtype=s.precision, chunks=(1, 1, 1, 1, chunk, -1))
+    template = io.sweep_dataset(variant, lazy, np.full((1,) + grid.shape, -1), ks, seed_list, s)
     template = io.as_store(template, attrs, time_chunk=chunk)
-    flags: dict = {}
-    segments_gen = _sweep_segments(net, s, grid_k, grid_seed, chunk, flags)
-    return io.write_store(template, path, stream=_store_pieces(segments_gen, flags, shape, s))
+    return io.write_store(template, path, stream=_store_pieces(net, s, grid, chunk, batch_size))
 
 
-def _store_pieces(segments_gen, flags: dict, shape, s: Settings):
-    """``(region, dataset)`` pieces for :func:`massengine.io.write_store`: each time segment
-    as it is computed, then the divergence flags."""
-    runs = {"k": slice(None), "seed": slice(None)}
+def _store_pieces(net: Network, s: Settings, grid: _RunGrid, chunk: int, batch_size):
+    """``(region, dataset)`` pieces for :func:`massengine.io.write_store`: each batch's time
+    segment as it is computed, then the divergence flags."""
     dims = ("k", "seed", "time", "region")
-    start = 0
-    for piece in segments_gen:
-        piece = piece.reshape(shape[:2] + piece.shape[1:])
-        stop = start + piece.shape[2]
-        data = {name: (dims, piece[:, :, :, i]) for i, name in enumerate(s.record)}
-        yield {**runs, "time": slice(start, stop)}, xr.Dataset(data)
-        start = stop
-    div = flags["divergence_step"].reshape(shape[:2])
-    yield runs, xr.Dataset(io.divergence_variables(div, s.dt, ("k", "seed")))
+    divergence = np.empty(grid.size, np.int64)
+    for runs, times, samples in _run_batches(net, s, grid, chunk, batch_size, divergence):
+        region = batching.grid_region(runs.start, runs.stop, len(grid.seeds))
+        block = (region["k"].stop - region["k"].start, -1)
+        data = {name: (dims, samples[i].reshape(block + samples.shape[2:])) for i, name in enumerate(s.record)}
+        yield {**region, "time": times}, xr.Dataset(data)
+    everything = {"k": slice(None), "seed": slice(None)}
+    yield everything, xr.Dataset(io.divergence_variables(divergence.reshape(grid.shape), s.dt, ("k", "seed")))
 
 
 # Bytes of samples per streamed segment. Each segment exists a few times over while it is

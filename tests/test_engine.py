@@ -199,14 +199,41 @@ def test_time_chunking_does_not_change_the_numbers(example, chunk):
     np.testing.assert_array_equal(sw_cut.x.values, sw_whole.x.values)
 
 
-def test_layout_is_chosen_by_density():
-    from massengine.simulate import build, resolve_settings
+def test_layout_is_chosen_by_backend_and_density():
+    from massengine.simulate import build, coupling_layout, resolve_settings
 
     conn = me.synthetic_connectome(40, density=0.1, seed=2)
-    for density, weights, want in [(0.1, conn.weights, True), (1.0, np.ones((40, 40)), False)]:
+    for density, weights, want in [(0.1, conn.weights, "sparse"), (1.0, np.ones((40, 40)), "dense")]:
         net = me.Network(me.nodes.Hopf(), weights=weights, distances=conn.distances, speed=10.0)
         s = resolve_settings(net, 30.0, 0.1, 0.0, 1, "euler", "float32", "ceil", "zeros", None, "sample", None)
         spec, params, *_ = build(net, s)
-        assert spec.terms[0].sparse is want, density
-        if want:
+        assert spec.terms[0].layout == want, density
+        if want == "sparse":
             assert params["terms"][0]["targets"].shape == (int((weights != 0).sum()),)
+        # On a GPU: padded in-neighbour lists for the sparse network, the dense read otherwise.
+        lags = np.zeros((40, 40), np.int32)
+        gpu, numbers = coupling_layout(net.terms[0], lags, "auto", "gpu")
+        assert gpu == {"sparse": "ell", "dense": "dense"}[want]
+        if gpu == "ell":
+            width = int((weights != 0).sum(axis=1).max())
+            assert numbers["sources"].shape == numbers["slots"].shape == (40, width)
+            assert int(numbers["slots"].sum()) == int((weights != 0).sum())
+
+
+def test_padded_in_neighbour_lists_hold_each_edge_once_in_its_target_row():
+    from massengine.simulate import coupling_layout
+
+    w = np.array([[0, 2.0, 0, 3.0], [0, 0, 0, 0], [5.0, 0, 0, 0], [1.0, 4.0, 6.0, 0]])
+    lags = np.arange(16, dtype=np.int32).reshape(4, 4)
+    with pytest.warns(UserWarning, match="no incoming connection"):  # row 1 is empty on purpose
+        net = me.Network(me.nodes.Hopf(), weights=w, delays=np.ones((4, 4)) - np.eye(4))
+    layout, n = coupling_layout(net.terms[0], lags, "ell", "cpu")
+    assert layout == "ell"
+    slots, sources, ell_lags = (np.asarray(n[k]) for k in ("slots", "sources", "lags"))
+    assert slots.shape == (4, 3)  # the widest row (target 3) has three in-neighbours
+    for i in range(4):
+        got = sorted((int(j), int(lag)) for j, lag, used in zip(sources[i], ell_lags[i], slots[i], strict=True) if used)
+        assert got == [(j, int(lags[i, j])) for j in np.nonzero(w[i])[0]]
+        assert np.all(sources[i][~slots[i]] == i)  # padding reads the target itself (weight 0)
+
+

@@ -50,14 +50,15 @@ def test_every_coupling_matches_reference_float64(example, kind, integrator):
 
 @pytest.mark.parametrize("kind", sorted(COUPLING_CASES))
 def test_sparse_edge_sum_matches_reference_on_a_sparse_network(example, kind):
-    """The edge-list path (forced; "auto" picks it below 30 % density) on a sparsified network."""
+    """The edge-list and padded in-neighbour paths (forced; "auto" picks one below 30 %
+    density) on a sparsified network."""
     mask = np.random.default_rng(7).random((8, 8)) < 0.25
     weights = example.weights * (mask | mask.T)
     params = dict(COUPLING_CASES[kind])
     if kind == "laplacian":
         params["normalize"] = "sym"
     want = reference_states(example, kind, params, "heun", weights=weights)
-    for layout in ("auto", "sparse", "dense"):
+    for layout in ("auto", "sparse", "ell", "dense"):
         got = engine_states(example, kind, params, "heun", "float64", layout=layout, weights=weights)
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 

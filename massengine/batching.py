@@ -1,0 +1,128 @@
+"""Sweeps sized to memory: how many runs go into one compiled call, and how many samples
+into one time segment, so that any sweep fits the device it runs on.
+
+A run's memory on the device is a fixed part (state, delay rings, the per-step delayed
+reads of its coupling sum) plus its recorded samples, which grow with the segment length.
+:func:`plan` cuts a sweep into batches of runs (and its time into segments) whose estimate
+fits a fraction of the device's free memory; results do not depend on the cut (the engine
+gives every batch size the same numbers, and segments carry their state whole).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+# Share of the free memory a batch may plan for: XLA's temporaries, the copies of a segment
+# on its way out and other processes need the rest.
+SAFETY = 0.5
+# Runs per call on a GPU: throughput flattens by 8 192 runs on an H100 (issue 12), and one
+# call of 16 384 runs failed to instantiate its CUDA graph.
+GPU_MAX_BATCH = 8192
+# Bytes of samples per time segment of an in-memory sweep on an accelerator: segments let
+# one copy to the host overlap the next segment's computation.
+DEVICE_SEGMENT_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Estimated device bytes of one run: ``fixed`` whatever the segment length, plus
+    ``per_sample`` for each recorded sample held in a segment."""
+
+    fixed: int
+    per_sample: int
+
+    def bytes(self, runs: int, samples: int) -> int:
+        return runs * (self.fixed + self.per_sample * samples)
+
+
+def footprint(spec, params, n_regions: int, itemsize: int) -> Footprint:
+    """The :class:`Footprint` of one run of ``spec`` (an ``engine.RunSpec``) on ``n_regions``."""
+    n_vars = len(spec.model.state_vars)
+    rings = sum(term.horizon for term in spec.terms) * n_regions
+    reads = sum(int(np.prod(p["lags"].shape)) for p in params["terms"])  # N*N, E or N*K per term
+    block = spec.period * len(spec.record) * n_regions if spec.monitor == "mean" else 0
+    # Rings twice (the carry in and out of the loop), reads three times (the read, the
+    # edge function, the weighted values), the state ten times (integrator stages, noise,
+    # coupling current).
+    fixed = itemsize * (2 * rings + 3 * reads + 10 * n_vars * n_regions + block) + 64
+    # Each sample twice: the engine's output and its copy in the caller's layout.
+    return Footprint(fixed, 2 * itemsize * len(spec.record) * n_regions)
+
+
+def free_bytes(device) -> int:
+    """Free memory of ``device``: the accelerator's own counters, else the host's."""
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    return host_available_bytes()
+
+
+def host_available_bytes() -> int:
+    """MemAvailable of /proc/meminfo (memory the host can give without swapping)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def plan(n_runs: int, n_samples: int, fp: Footprint, budget: int, *, chunk_samples: int | None = None,
+         batch_size: int | None = None, max_batch: int | None = None) -> tuple[int, int]:
+    """``(runs per call, samples per segment)`` for ``n_runs`` runs of ``n_samples``
+    samples within ``budget`` bytes.
+
+    ``chunk_samples`` / ``batch_size`` fix one or both (the caller's choice is kept);
+    otherwise batches are as large as fit (at most ``max_batch``), and a whole run's
+    samples are one segment unless that would cut the batch, in which case segments
+    shrink first. A single run that fits in no segment raises ``MemoryError`` with what
+    it needs.
+    """
+    want = min(n_runs, max_batch or n_runs)
+    if batch_size is not None:
+        want = min(n_runs, batch_size)
+    chunk = min(chunk_samples or n_samples, n_samples)
+    if chunk_samples is None and fp.bytes(want, chunk) > budget:
+        # Shorter segments before smaller batches: a batch's throughput is what matters.
+        room = budget // want - fp.fixed
+        chunk = int(min(n_samples, max(1, room // fp.per_sample if fp.per_sample else n_samples)))
+    fits = budget // max(fp.bytes(1, chunk), 1)
+    if fits < 1:
+        raise MemoryError(
+            f"one run needs about {_gib(fp.bytes(1, chunk))} of device memory ({_gib(fp.fixed)} for its "
+            f"state and delay rings, {_gib(fp.per_sample * chunk)} for {chunk} samples) and "
+            f"{_gib(budget)} is available to it: use fewer regions, a coarser dt (shorter rings), "
+            "fewer recorded variables, or a device with more memory."
+        )
+    batch = want if batch_size is not None else int(min(want, fits))
+    return batch, chunk
+
+
+def batch_ranges(n_k: int, n_seeds: int, batch: int) -> list[tuple[int, int]]:
+    """Run ranges ``[start, stop)`` of at most ``batch`` runs over the (k, seed) grid (runs
+    in k-major order), each a rectangle of it: whole k rows when a batch holds at least one
+    row, else a slice of one row's seeds (so each range is one region of a store)."""
+    n = n_k * n_seeds
+    if batch >= n_seeds:
+        rows = batch // n_seeds * n_seeds
+        return [(a, min(a + rows, n)) for a in range(0, n, rows)]
+    return [(k * n_seeds + a, k * n_seeds + min(a + batch, n_seeds))
+            for k in range(n_k) for a in range(0, n_seeds, batch)]
+
+
+def grid_region(start: int, stop: int, n_seeds: int) -> dict:
+    """The ``{"k": slice, "seed": slice}`` region of the runs ``[start, stop)`` of
+    :func:`batch_ranges`."""
+    if start % n_seeds == 0 and stop - start >= n_seeds:
+        return {"k": slice(start // n_seeds, stop // n_seeds), "seed": slice(None)}
+    k = start // n_seeds
+    return {"k": slice(k, k + 1), "seed": slice(start - k * n_seeds, stop - k * n_seeds)}
