@@ -4,6 +4,7 @@ This module only re-exports the public API; importing it has no side effects.
 """
 
 from . import couplings, datasets, nodes
+from ._version import __version__
 from .connectivity import (
     Connectome,
     delay_steps,
@@ -22,6 +23,7 @@ __all__ = [
     "CouplingTerm",
     "Network",
     "Trajectory",
+    "__version__",
     "apply_coupling",
     "couplings",
     "datasets",
