@@ -14,6 +14,7 @@ from .connectivity import (
     synthetic_connectome,
 )
 from .couplings import COUPLINGS, apply_coupling
+from .io import open_campaign
 from .network import CouplingTerm, Network
 from .simulate import Trajectory, integrate, simulate, sweep, sweep_to_store
 
@@ -33,6 +34,7 @@ __all__ = [
     "laplacian_connectivity",
     "nodes",
     "normalize_weights",
+    "open_campaign",
     "simulate",
     "sweep",
     "sweep_to_store",

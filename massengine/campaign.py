@@ -146,7 +146,7 @@ def metrics_chunk(config: Mapping, store_path, out, threads: int = 1) -> Path:
     else:
         result = lazy.compute(scheduler="threads", num_workers=threads)
     result.attrs.update({**traj.attrs, **result.attrs, "stage": "metrics"})
-    io.write_store(result, out)
+    io.write_store(io.label_coords(result), out, consolidated=True)
     logger.info("metrics of %s (%s) in %.1f s", store_path, variable, time.perf_counter() - start)
     return Path(out)
 
@@ -161,7 +161,8 @@ def aggregate(metric_stores: Sequence, out_zarr, out_csv) -> xr.Dataset:
                                    coords="different", join="outer", compat="no_conflicts")
     summary = summary.transpose("coupling", "k", "seed", ...)
     summary.attrs["stage"] = "aggregate"
-    io.write_store(summary.chunk({"k": -1}), out_zarr)
+    io.describe(summary, "campaign summary: metrics of every run", f"campaign.aggregate({len(datasets)} metric stores)")
+    io.write_store(summary.chunk({"k": -1}), out_zarr, consolidated=True)
     table = summary[list(metrics.SCALARS) + ["diverged", "divergence_time"]].to_dataframe().reset_index()
     table = table[["coupling", "k", "seed", *metrics.SCALARS, "diverged", "divergence_time"]]
     tmp = Path(out_csv).with_name(f".{Path(out_csv).name}.partial")

@@ -16,6 +16,8 @@ import numpy as np
 import xarray as xr
 from scipy import signal as sps
 
+from . import io
+
 # ---- NumPy kernels: (..., time, region) ------------------------------------------------------
 
 
@@ -246,4 +248,8 @@ def compute(traj: xr.Dataset, variable: str, weights: np.ndarray, fcd_window_ms:
         out[name].attrs = {"long_name": doc, "units": units}
     out.attrs.update({"metrics_variable": variable, "fcd_window_ms": fcd_window_ms, "fcd_step_ms": fcd_step_ms,
                       "band_hz": "none" if band is None else list(band), "sampling_rate_hz": fs})
-    return out
+    if "history" in traj.attrs:
+        out.attrs["history"] = traj.attrs["history"]
+    return io.describe(out, f"metrics of {variable}",
+                       f"metrics.compute(variable={variable!r}, fcd_window_ms={fcd_window_ms}, "
+                       f"fcd_step_ms={fcd_step_ms}, band={band})")
