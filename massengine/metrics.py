@@ -1,6 +1,6 @@
 """What a sweep measures: FC, FCD, synchrony, metastability, spectra.
 
-Two layers (DESIGN §7, xarray's habit): NumPy kernels on arrays whose last two axes are
+Two layers (xarray's habit): NumPy kernels on arrays whose last two axes are
 ``(time, region)`` (leading axes are runs), label-agnostic and independently testable; and
 :func:`compute`, which maps them over a labelled trajectory store with
 ``xarray.apply_ufunc(..., dask="parallelized")``, one dask task per run.

@@ -269,3 +269,39 @@ def test_a_job_log_holds_messages_warnings_and_other_loggers_and_is_detached_aft
     assert "a library's warning" in lines
     assert logging.getLogger().handlers == root_handlers and warnings.showwarning is showwarning
     assert logging.getLogger("massengine").level == logging.NOTSET
+
+
+# ---- self-contained docs -----------------------------------------------------------------------
+
+
+def test_docs_and_docstrings_never_send_users_to_files_they_do_not_have():
+    pages = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "config").rglob("*.md"),
+             *(ROOT / "config").rglob("*.yaml"), *(ROOT / "massengine").rglob("*.py"), *(ROOT / "workflow").rglob("*")]
+    pointers = re.compile(r"DESIGN(\.md| §)|shared folder|\.\./shared/")
+    found = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p in pages if p.is_file()
+             for m in [pointers.search(p.read_text(errors="ignore"))] if m]
+    assert not found, found
+    readme = (ROOT / "README.md").read_text()
+    assert "(docs/semantics.md)" in readme
+    semantics = (ROOT / "docs" / "semantics.md").read_text()
+    for topic in ("## The time grid", "## Delays", "## History", "## Couplings", "## Divergence",
+                  "## Batches and precision"):
+        assert topic in semantics, topic
+    for name, coupling in me.COUPLINGS.items():  # every coupling and every default, as the code has them
+        row = next(line for line in semantics.splitlines() if line.startswith(f"| `{name}` |"))
+        for param, spec in coupling.params.items():
+            if param != "k":
+                assert f"`{param}` ({spec.default})" in row, (name, param)
+
+
+def test_tvb76_campaign_reads_the_tvb_extra_not_a_private_path():
+    config = yaml.safe_load((ROOT / "config" / "campaigns" / "tvb76.yaml").read_text())
+    assert config["connectome"]["name"] == "tvb_76"
+    mecfg.check_keys(config, yaml.safe_load(mecfg.schema_path().read_text()))
+    try:
+        import tvb_data  # noqa: F401
+    except ModuleNotFoundError:
+        with pytest.raises(mecfg.ConfigError, match=r"pip install massengine\[tvb\]"):
+            mecfg.check(config)
+    else:
+        mecfg.check(config)
