@@ -20,6 +20,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
+from snakemake.utils import validate
 
 import massengine as me
 from massengine import campaign, io
@@ -298,6 +299,7 @@ def test_tvb76_campaign_reads_the_tvb_extra_not_a_private_path():
     config = yaml.safe_load((ROOT / "config" / "campaigns" / "tvb76.yaml").read_text())
     assert config["connectome"]["name"] == "tvb_76"
     mecfg.check_keys(config, yaml.safe_load(mecfg.schema_path().read_text()))
+    validate(config, str(mecfg.schema_path()))  # fills the schema's defaults, as the workflow does
     try:
         import tvb_data  # noqa: F401
     except ModuleNotFoundError:
