@@ -55,8 +55,8 @@ def aggregate(tmp: Path, n_stores: int) -> dict:
     from snakemake.utils import validate
 
     validate(config, str(ROOT / "config" / "schemas" / "config.schema.yaml"))
-    campaign.simulate_chunk(config, "diffusive", [0.5], src / "sim.zarr", log=lambda m: None)
-    campaign.metrics_chunk(config, src / "sim.zarr", src / "met.zarr", log=lambda m: None)
+    campaign.simulate_chunk(config, "diffusive", [0.5], src / "sim.zarr")
+    campaign.metrics_chunk(config, src / "sim.zarr", src / "met.zarr")
     base = io.open_store(src / "met.zarr").load()
     paths = []
     for i, k in enumerate(np.linspace(0, 1.5, n_stores)):
@@ -64,7 +64,7 @@ def aggregate(tmp: Path, n_stores: int) -> dict:
         io.write_store(base.assign_coords(k=[k]), path)
         paths.append(str(path))
     code = (f"from massengine import campaign; s = campaign.aggregate({paths!r}, {str(tmp / 'summary.zarr')!r}, "
-            f"{str(tmp / 'summary.csv')!r}, log=print)")
+            f"{str(tmp / 'summary.csv')!r})")
     return child(code)
 
 

@@ -21,9 +21,11 @@ SECTIONS = [
                  metrics.fcd_variance, metrics.order_parameter, metrics.synchrony, metrics.metastability,
                  metrics.welch_psd, metrics.peak_frequency, metrics.mean_amplitude, metrics.compute]),
     ("Figures", [viz.plot_timeseries, viz.plot_matrix, viz.plot_metric_vs_k, viz.plot_heatmap]),
-    ("Stores", [io.as_store, io.write_store, io.open_store, io.provenance_text]),
-    ("Campaigns", [config.check, config.check_keys, config.network, config.sweep_kwargs, campaign.simulate_chunk,
-                   campaign.metrics_chunk, campaign.aggregate, campaign.make_report]),
+    ("Stores", [io.as_store, io.write_store, io.open_store, me.open_campaign, io.describe, io.label_coords,
+                io.provenance_text]),
+    ("Campaigns", [config.check, config.check_keys, config.schema_path, config.network, config.sweep_kwargs,
+                   campaign.run_logged, campaign.simulate_chunk, campaign.metrics_chunk, campaign.aggregate,
+                   campaign.make_report]),
 ]
 
 

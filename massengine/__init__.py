@@ -4,6 +4,7 @@ This module only re-exports the public API; importing it has no side effects.
 """
 
 from . import couplings, datasets, nodes
+from ._version import __version__
 from .connectivity import (
     Connectome,
     delay_steps,
@@ -13,6 +14,7 @@ from .connectivity import (
     synthetic_connectome,
 )
 from .couplings import COUPLINGS, apply_coupling
+from .io import open_campaign
 from .network import CouplingTerm, Network
 from .simulate import Trajectory, integrate, simulate, sweep, sweep_to_store
 
@@ -22,6 +24,7 @@ __all__ = [
     "CouplingTerm",
     "Network",
     "Trajectory",
+    "__version__",
     "apply_coupling",
     "couplings",
     "datasets",
@@ -31,6 +34,7 @@ __all__ = [
     "laplacian_connectivity",
     "nodes",
     "normalize_weights",
+    "open_campaign",
     "simulate",
     "sweep",
     "sweep_to_store",

@@ -1,15 +1,16 @@
 """The four stages of a sweep campaign as plain functions: simulate one (coupling, k chunk),
 measure one store, aggregate all, report. The Snakemake scripts are thin wrappers around
-these, and the tests call them directly.
+these, and the tests call them directly. Stages report through the ``massengine.campaign``
+logger; :func:`run_logged` gives a job its log file.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 import time
-import traceback
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,19 +22,38 @@ from . import io
 from .datasets import read_matrix
 from .simulate import sweep_to_store
 
+logger = logging.getLogger(__name__)
+
 
 def run_logged(log_path, stage, *args, **kwargs):
-    """Run ``stage(*args, log=..., **kwargs)`` with its messages, warnings and any traceback in
-    the job's log file (the traceback also reaches Snakemake, which names the log)."""
-    with open(log_path, "w") as log_file:
-        saved, sys.stderr = sys.stderr, log_file
-        try:
-            return stage(*args, log=lambda message: print(message, file=log_file, flush=True), **kwargs)
-        except BaseException:
-            traceback.print_exc(file=log_file)
-            raise
-        finally:
-            sys.stderr = saved
+    """Run ``stage(*args, **kwargs)`` as one job, its log in ``log_path``: massengine's
+    messages (logger ``"massengine"``, INFO and up), other libraries' warnings and log
+    records, Python warnings, and any traceback. The exception still propagates, so
+    Snakemake reports the failure (and names the log)."""
+    handler = logging.FileHandler(log_path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root, package = logging.getLogger(), logging.getLogger("massengine")
+    saved_level = package.level
+    root.addHandler(handler)
+    package.setLevel(logging.INFO)
+    try:
+        with warnings.catch_warnings():  # restores warnings.showwarning afterwards
+            warnings.showwarning = _log_warning
+            return stage(*args, **kwargs)
+    except BaseException:
+        logger.error("%s failed", getattr(stage, "__name__", "stage"), exc_info=True)
+        raise
+    finally:
+        package.setLevel(saved_level)
+        root.removeHandler(handler)
+        handler.close()
+
+
+def _log_warning(message, category, filename, lineno, file=None, line=None):
+    """``warnings.showwarning`` for a job: the warning goes to the log, as
+    ``logging.captureWarnings`` would send it (logger ``"py.warnings"``)."""
+    text = warnings.formatwarning(message, category, filename, lineno, line).rstrip()
+    logging.getLogger("py.warnings").warning("%s", text)
 
 
 def enable_compilation_cache(directory) -> None:
@@ -47,24 +67,24 @@ def enable_compilation_cache(directory) -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def select_device(log=print) -> str:
+def select_device() -> str:
     """The device JAX will run on. An accelerator that cannot be initialised (absent, or its
     driver failing) never fails a job: JAX is switched to the CPU and the log says so."""
     import jax
+    import jax.extend.backend
 
     try:
         device = jax.devices()[0]
     except Exception as err:  # RuntimeError or AssertionError, depending on how the backend failed
-        log(f"accelerator unavailable ({type(err).__name__}: {err}); falling back to the CPU")
-        from jax._src import xla_bridge  # no public API forgets a failed backend choice
-
+        logger.warning("accelerator unavailable (%s: %s); falling back to the CPU", type(err).__name__, err)
+        # Public API only: name the platform, then drop whatever the failed start left behind.
         jax.config.update("jax_platforms", "cpu")
-        xla_bridge._clear_backends()
+        jax.extend.backend.clear_backends()
         device = jax.devices()[0]
     return f"{device.platform}:{device.device_kind}"
 
 
-def _falling_back_to_cpu(run, log):
+def _falling_back_to_cpu(run):
     """``run()``; if the accelerator runs out of memory (busy GPU), run it on the CPU instead."""
     import jax
 
@@ -73,7 +93,7 @@ def _falling_back_to_cpu(run, log):
     except Exception as err:  # jaxlib's XlaRuntimeError; its class is not public API
         if "RESOURCE_EXHAUSTED" not in str(err) or jax.default_backend() == "cpu":
             raise
-        log(f"accelerator out of memory ({str(err)[:200]}); rerunning this chunk on the CPU")
+        logger.warning("accelerator out of memory (%s); rerunning this chunk on the CPU", str(err)[:200])
         with jax.default_device(jax.devices("cpu")[0]):
             return run()
 
@@ -84,25 +104,25 @@ def provenance_attrs(config: Mapping, stage: str) -> dict:
             "stage": stage}
 
 
-def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out, log=print) -> Path:
+def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out) -> Path:
     """Run every (k, seed) of one chunk of one coupling in one vmapped call, streaming its
     store to ``out``."""
     start = time.perf_counter()
-    log(f"device: {select_device(log)}")
+    logger.info("device: %s", select_device())
     net = cfg.network(config, coupling)
     kwargs = cfg.sweep_kwargs(config)
     kwargs["chunk_samples"] = config["simulation"].get("chunk_samples")
-    log(f"simulate {coupling}: {len(ks)} k x {len(kwargs['seeds'])} seeds, N = {net.n_regions}, "
-        f"{kwargs['duration']} ms at dt {kwargs['dt']} ms")
+    logger.info("simulate %s: %d k x %d seeds, N = %d, %s ms at dt %s ms", coupling, len(ks),
+                len(kwargs["seeds"]), net.n_regions, kwargs["duration"], kwargs["dt"])
     # Streamed: each time segment reaches the store as it is computed (memory holds one).
     attrs = provenance_attrs(config, "simulate")
-    _falling_back_to_cpu(lambda: sweep_to_store(net, np.asarray(ks, dtype=float), out, attrs=attrs, **kwargs), log)
+    _falling_back_to_cpu(lambda: sweep_to_store(net, np.asarray(ks, dtype=float), out, attrs=attrs, **kwargs))
     n_div = int(io.open_store(out)["diverged"].sum())
-    log(f"wrote {out} in {time.perf_counter() - start:.1f} s; {n_div} diverged run(s)")
+    logger.info("wrote %s in %.1f s; %d diverged run(s)", out, time.perf_counter() - start, n_div)
     return Path(out)
 
 
-def metrics_chunk(config: Mapping, store_path, out, threads: int = 1, log=print) -> Path:
+def metrics_chunk(config: Mapping, store_path, out, threads: int = 1) -> Path:
     """Every metric of one trajectory store, computed by dask (one task per run)."""
     from . import metrics  # imported by the stages that use it: scipy costs every job ~0.7 s
 
@@ -126,12 +146,12 @@ def metrics_chunk(config: Mapping, store_path, out, threads: int = 1, log=print)
     else:
         result = lazy.compute(scheduler="threads", num_workers=threads)
     result.attrs.update({**traj.attrs, **result.attrs, "stage": "metrics"})
-    io.write_store(result, out)
-    log(f"metrics of {store_path} ({variable}) in {time.perf_counter() - start:.1f} s")
+    io.write_store(io.label_coords(result), out, consolidated=True)
+    logger.info("metrics of %s (%s) in %.1f s", store_path, variable, time.perf_counter() - start)
     return Path(out)
 
 
-def aggregate(metric_stores: Sequence, out_zarr, out_csv, log=print) -> xr.Dataset:
+def aggregate(metric_stores: Sequence, out_zarr, out_csv) -> xr.Dataset:
     """Combine every metric store into one summary store and a tidy CSV (one row per
     coupling × k × seed), streaming through dask rather than loading all at once."""
     from . import metrics
@@ -141,17 +161,18 @@ def aggregate(metric_stores: Sequence, out_zarr, out_csv, log=print) -> xr.Datas
                                    coords="different", join="outer", compat="no_conflicts")
     summary = summary.transpose("coupling", "k", "seed", ...)
     summary.attrs["stage"] = "aggregate"
-    io.write_store(summary.chunk({"k": -1}), out_zarr)
+    io.describe(summary, "campaign summary: metrics of every run", f"campaign.aggregate({len(datasets)} metric stores)")
+    io.write_store(summary.chunk({"k": -1}), out_zarr, consolidated=True)
     table = summary[list(metrics.SCALARS) + ["diverged", "divergence_time"]].to_dataframe().reset_index()
     table = table[["coupling", "k", "seed", *metrics.SCALARS, "diverged", "divergence_time"]]
     tmp = Path(out_csv).with_name(f".{Path(out_csv).name}.partial")
     table.to_csv(tmp, index=False, float_format="%.6g")
     os.replace(tmp, out_csv)
-    log(f"aggregated {len(datasets)} stores: {len(table)} runs -> {out_zarr}, {out_csv}")
+    logger.info("aggregated %d stores: %d runs -> %s, %s", len(datasets), len(table), out_zarr, out_csv)
     return summary
 
 
-def make_report(config: Mapping, summary_path, stores: Mapping[str, Sequence[str]], out, log=print) -> Path:
+def make_report(config: Mapping, summary_path, stores: Mapping[str, Sequence[str]], out) -> Path:
     """The HTML comparison report; each coupling's example time series is its run at the k
     that best matches the target FC (or SC)."""
     from . import report  # matplotlib: only the report job pays for it
@@ -176,5 +197,5 @@ def make_report(config: Mapping, summary_path, stores: Mapping[str, Sequence[str
             "node": config["node"]["model"], "connectome": conn.name, "regions": conn.n_regions}
     path = report.build(summary, conn.weights, conn.labels, examples, out, title=config["report"]["title"],
                         fc_at_k=config["report"].get("fc_at_k"), provenance=prov)
-    log(f"report -> {path}")
+    logger.info("report -> %s", path)
     return path

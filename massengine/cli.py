@@ -22,7 +22,7 @@ def _check(args) -> int:
     from . import config as mecfg
 
     config = yaml.safe_load(Path(args.config).read_text())
-    schema_path = Path(args.schema)
+    schema_path = Path(args.schema) if args.schema else mecfg.schema_path()
     mecfg.check_keys(config, yaml.safe_load(schema_path.read_text()))
     validate(config, str(schema_path))
     mecfg.check(config)
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     p.set_defaults(func=_provenance)
     p = sub.add_parser("check", help="validate a campaign config without running it")
     p.add_argument("config")
-    p.add_argument("--schema", default="config/schemas/config.schema.yaml")
+    p.add_argument("--schema", default=None, help="JSON Schema to validate against (default: the packaged one)")
     p.set_defaults(func=_check)
     p = sub.add_parser("couplings", help="list every coupling with its formula and parameters")
     p.set_defaults(func=_couplings)

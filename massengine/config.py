@@ -1,6 +1,8 @@
 """Campaign configuration: semantic checks and the translation into explicit engine arguments.
 
-The workflow validates the config's *shape* with the JSON Schema in ``config/schemas/``;
+The workflow validates the config's *shape* with the JSON Schema shipped in the package
+(``massengine/schemas/config.schema.yaml``, :func:`schema_path`; ``config/schemas/`` holds
+a copy for readers of the workflow);
 this module checks what a schema cannot (unknown node/coupling/parameter names, readable
 connectome files, consistent times) and turns the config into ``Network`` objects and
 ``sweep`` keywords. The engine itself never reads a config.
@@ -16,6 +18,7 @@ import json
 import math
 import warnings
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,11 @@ from .parameters import closest
 
 class ConfigError(ValueError):
     """A config value that cannot work; the message names the key and the fix."""
+
+
+def schema_path() -> Path:
+    """The JSON Schema of a campaign config, as shipped inside the installed package."""
+    return Path(str(resources.files("massengine") / "schemas" / "config.schema.yaml"))
 
 
 def _fail(key: str, message: str):

@@ -1,6 +1,6 @@
 """Structural connectivity: the connectome, delays, normalisation and the graph Laplacian.
 
-Convention (DESIGN §2): ``weights[i, j]`` is the connection **from j to i** (row = target).
+Convention (docs/semantics.md): ``weights[i, j]`` is the connection **from j to i** (row = target).
 Distances are in mm, speeds in mm/ms (= m/s), delays in ms.
 """
 

@@ -1,7 +1,7 @@
 """Coupling kernels and their registry.
 
 Every coupling is one weighted sum shared by all kinds (as in TVB), framed by three pure
-pieces (DESIGN §3, §7):
+pieces (formulas and defaults: docs/semantics.md):
 
 - ``source(v)``: a nonlinearity that depends on the source only (the Jansen–Rit sigmoid).
   The engine applies it once per region when it writes the ring buffer (N, not N², work).

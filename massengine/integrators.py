@@ -1,7 +1,7 @@
 """One step of the integrators: Euler(–Maruyama) and (stochastic) Heun.
 
 ``f(x)`` is the model's time derivative with the coupling current already bound (it is
-held fixed within the step, also for Heun: DESIGN §3). ``noise`` is the step's additive
+held fixed within the step, also for Heun: docs/semantics.md). ``noise`` is the step's additive
 increment ``sigma * sqrt(dt) * z`` (or 0.0), shared by both Heun stages as in TVB.
 """
 

@@ -5,12 +5,12 @@ provenance are attached here.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
 import time
 import warnings
-from importlib import metadata
 from pathlib import Path
 
 import jax
@@ -19,10 +19,58 @@ import xarray as xr
 
 
 def version() -> str:
-    try:
-        return metadata.version("massengine")
-    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-        return "unknown"
+    from ._version import __version__
+
+    return __version__
+
+
+# ---- conventions: coordinate labels and dataset-level attributes --------------------------
+
+# ``units`` and ``long_name`` of every coordinate massengine writes ("1": dimensionless).
+COORD_ATTRS = {
+    "coupling": {"long_name": "coupling function", "units": "1"},
+    "k": {"long_name": "global coupling strength", "units": "1"},
+    "seed": {"long_name": "noise seed", "units": "1"},
+    "time": {"long_name": "time since the start of the run", "units": "ms"},
+    "region": {"long_name": "brain region", "units": "1"},
+    "region_j": {"long_name": "brain region (columns of a region x region matrix)", "units": "1"},
+    "window": {"long_name": "start time of the FCD window", "units": "ms"},
+    "window_j": {"long_name": "index of the second FCD window", "units": "1"},
+    "freq": {"long_name": "frequency", "units": "Hz"},
+}
+# Not CF: data variables carry "a.u." units and the time axis is relative to the run's
+# start. "massengine-1" names this layout: docs/semantics.md, "Stores and datasets".
+CONVENTIONS = "massengine-1"
+
+
+def label_coords(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the ``units`` and ``long_name`` of :data:`COORD_ATTRS` on every coordinate
+    it has (attributes already there are kept)."""
+    for name in ds.coords:
+        if name in COORD_ATTRS:
+            ds[name].attrs = {**COORD_ATTRS[name], **ds[name].attrs}
+    return ds
+
+
+def history_line(call: str) -> str:
+    """One line of a ``history`` attribute: UTC time, massengine version, what was called."""
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{now} massengine {version()}: {call}"
+
+
+def describe(ds: xr.Dataset, title: str, call: str) -> xr.Dataset:
+    """Label ``ds``'s coordinates and set ``Conventions``, ``title`` and ``history`` (the
+    new line appended to any history ``ds`` already has)."""
+    label_coords(ds)
+    previous = ds.attrs.get("history")
+    line = history_line(call)
+    ds.attrs.update({"Conventions": CONVENTIONS, "title": title,
+                     "history": f"{previous}\n{line}" if previous else line})
+    return ds
+
+
+def _call(name: str, **args) -> str:
+    return f"{name}(" + ", ".join(f"{k}={v!r}" for k, v in args.items()) + ")"
 
 
 def _jsonable(value):
@@ -102,7 +150,8 @@ def run_dataset(net, settings, data, divergence_step: int, seed: int) -> xr.Data
     )
     ds.update(divergence_variables(divergence_step, settings.dt, ()))
     ds.attrs.update({**provenance(), **network_attrs(net), **settings.as_attrs(), "seed": seed})
-    return ds
+    return describe(ds, f"{net.node.name} network of {net.n_regions} regions, one run",
+                    _call("simulate", duration=settings.duration, dt=settings.dt, seed=seed))
 
 
 def sweep_dataset(variants, data, div, ks, seeds, settings) -> xr.Dataset:
@@ -132,7 +181,9 @@ def sweep_dataset(variants, data, div, ks, seeds, settings) -> xr.Dataset:
     ds.attrs["coupling_terms"] = json.dumps(
         {name: json.loads(network_attrs(variant)["coupling_terms"]) for name, variant in variants}
     )
-    return ds
+    return describe(ds, f"{net.node.name} network of {net.n_regions} regions, k sweep",
+                    _call("sweep", couplings=names, k=f"{len(ks)} values", seeds=seeds,
+                          duration=settings.duration, dt=settings.dt))
 
 
 # ---- zarr stores --------------------------------------------------------------------------
@@ -153,10 +204,10 @@ def as_store(sweep: xr.Dataset, extra_attrs: dict | None = None, time_chunk: int
         if var.dims[-2:] == ("time", "region"):
             var.encoding["chunks"] = (1, 1, min(time_chunk or var.shape[2], var.shape[2]), var.shape[3])
     ds.attrs.update(extra_attrs or {})
-    return ds
+    return label_coords(ds)
 
 
-def write_store(ds: xr.Dataset, path, stream=None) -> Path:
+def write_store(ds: xr.Dataset, path, stream=None, consolidated: bool = False) -> Path:
     """Write ``ds`` to the zarr store ``path`` atomically.
 
     The store is written beside its target under a temporary name and renamed into place
@@ -167,6 +218,10 @@ def write_store(ds: xr.Dataset, path, stream=None) -> Path:
     With ``stream``, ``ds`` is a template whose lazy (dask) variables are not computed: only
     its layout, coordinates and attributes are written, then each ``(region, piece)`` of the
     iterable ``stream`` is written into its region as it comes (a long run's segments).
+
+    ``consolidated=True`` adds consolidated metadata (all of the store's metadata in its
+    root ``zarr.json``), so a remote reader opens it with one request: for the metric and
+    summary stores, which are read from elsewhere.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
@@ -177,6 +232,8 @@ def write_store(ds: xr.Dataset, path, stream=None) -> Path:
         ds.to_zarr(tmp, mode="w", consolidated=False, compute=stream is None)
         for region, piece in stream or ():
             piece.to_zarr(tmp, region=region, consolidated=False)
+        if consolidated:
+            _consolidate(tmp)
         _fault_injection(path)
         if path.exists():
             shutil.rmtree(path)
@@ -188,6 +245,16 @@ def write_store(ds: xr.Dataset, path, stream=None) -> Path:
                           "output directory is writable and has free space.") from err
         raise
     return path
+
+
+def _consolidate(path: Path) -> None:
+    import zarr
+
+    with warnings.catch_warnings():
+        # zarr 3 says consolidated metadata is not (yet) in the v3 spec; xarray and zarr-python
+        # read it, and readers that do not just see the ordinary metadata.
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        zarr.consolidate_metadata(str(path))
 
 
 def _fault_injection(path: Path) -> None:
@@ -230,3 +297,23 @@ def provenance_text(path) -> str:
                 pass
         lines.append(f"{key}: {value}")
     return "\n".join(lines)
+
+
+def open_campaign(output_dir) -> xr.Dataset:
+    """Every trajectory store of a campaign (``<output_dir>/simulations/<coupling>/
+    chunkNNNN.zarr``) as one lazy dataset ``(coupling, k, seed, time, region)``.
+
+    Chunks of one coupling are joined along ``k``; couplings whose k grids differ are
+    padded with NaN where a (coupling, k) was not run.
+    """
+    root = Path(output_dir) / "simulations"
+    paths = sorted(root.glob("*/chunk*.zarr"))
+    if not paths:
+        raise ValueError(f"no trajectory stores under {str(root)!r} (simulations/<coupling>/chunkNNNN.zarr); "
+                         "run the campaign first, or check output_dir.")
+    stores = [open_store(p).expand_dims("coupling") for p in paths]
+    ds = xr.combine_by_coords(stores, combine_attrs="drop_conflicts", data_vars="all", coords="different",
+                              join="outer", compat="no_conflicts")
+    ds = ds.transpose("coupling", "k", "seed", ...)
+    return describe(ds, f"campaign {Path(output_dir).name}: all trajectories",
+                    _call("open_campaign", output_dir=str(output_dir)))

@@ -1,6 +1,6 @@
 """What a sweep measures: FC, FCD, synchrony, metastability, spectra.
 
-Two layers (DESIGN §7, xarray's habit): NumPy kernels on arrays whose last two axes are
+Two layers (xarray's habit): NumPy kernels on arrays whose last two axes are
 ``(time, region)`` (leading axes are runs), label-agnostic and independently testable; and
 :func:`compute`, which maps them over a labelled trajectory store with
 ``xarray.apply_ufunc(..., dask="parallelized")``, one dask task per run.
@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 from scipy import signal as sps
+
+from . import io
 
 # ---- NumPy kernels: (..., time, region) ------------------------------------------------------
 
@@ -246,4 +248,8 @@ def compute(traj: xr.Dataset, variable: str, weights: np.ndarray, fcd_window_ms:
         out[name].attrs = {"long_name": doc, "units": units}
     out.attrs.update({"metrics_variable": variable, "fcd_window_ms": fcd_window_ms, "fcd_step_ms": fcd_step_ms,
                       "band_hz": "none" if band is None else list(band), "sampling_rate_hz": fs})
-    return out
+    if "history" in traj.attrs:
+        out.attrs["history"] = traj.attrs["history"]
+    return io.describe(out, f"metrics of {variable}",
+                       f"metrics.compute(variable={variable!r}, fcd_window_ms={fcd_window_ms}, "
+                       f"fcd_step_ms={fcd_step_ms}, band={band})")

@@ -78,7 +78,7 @@ class Settings:
             "integrator": self.integrator,
             "precision": self.precision,
             "delay_rounding": self.delay_rounding,
-            "history": self.history if isinstance(self.history, str) else "array",
+            "delay_history": self.history if isinstance(self.history, str) else "array",
             "noise_sigma": "none" if noise is None else noise,
             "monitor": self.monitor,
         }
