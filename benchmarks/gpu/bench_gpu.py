@@ -18,13 +18,14 @@ is left is recorded as skipped, with the reason. Cases (issue 12's table and tar
 - ``compile_cold`` / ``compile_warm``: the 32-k sweep in a fresh process with JAX's persistent
   compilation cache in ``<out-dir>/jax-cache``, twice: the second finds its programs there
   (``process_to_first_result_s``: process start to the first result). The cache is removed
-  at the end (the device tool brings back at most 8 files from $OUT).
+  right after (the device tool brings back at most 8 files from $OUT).
 
 Writes ``<out-dir>/results_<card>.json`` (one record per engine and case, with run_engine's
 fields and the card's name, plus the targets of issue 12 as measured) and
-``<out-dir>/throughput_<card>.png``. Peers run from ``benchmarks/gpu/site/<peer>`` (wheels
-installed by ``install_wheels.sh``) or else ``benchmarks/peers/.venvs/<peer>``; massengine
-from this checkout (``PYTHONPATH``). ``--smoke``: tiny sizes, for a CPU check (< 1 min).
+``<out-dir>/throughput_<card>.png``; ``<out-dir>/records.jsonl`` gets each record as it comes.
+Peers run from ``benchmarks/gpu/site/<peer>`` (wheels installed by ``install_wheels.sh``) or
+else ``benchmarks/peers/.venvs/<peer>``; massengine from this checkout (``PYTHONPATH``).
+``--smoke``: tiny sizes and one run of each kind of measurement, a CPU check (< 1 min).
 """
 
 from __future__ import annotations
@@ -104,11 +105,13 @@ def python_of(engine: str) -> str | None:
 class Plan:
     """Runs processes in order while the budget lasts; records every outcome."""
 
-    def __init__(self, budget_s: float, per_process_s: float, workdir: Path, duration: float):
+    def __init__(self, budget_s: float, per_process_s: float, workdir: Path, duration: float, log: Path):
         self.deadline = time.monotonic() + budget_s
         self.per_process_s, self.workdir, self.duration = per_process_s, workdir, duration
         self.records: list[dict] = []
         self.seen: set = set()
+        self.log = log  # every record as it comes (JSON lines), in case the run is cut short
+        log.write_text("")
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
@@ -161,7 +164,22 @@ class Plan:
         if "skipped" in rec:
             print(f"    skipped: {rec['skipped']}", flush=True)
         self.records.append(rec)
+        with self.log.open("a") as f:
+            f.write(json.dumps({k: v for k, v in rec.items() if k != "traj"}) + "\n")
         return rec
+
+
+def compile_pair(plan: Plan, sweep, cache_dir: Path):
+    """The 32-k sweep in two fresh processes sharing a persistent compilation cache that
+    starts empty: the second is compile + first result with a warm cache. The cache is then
+    removed (under $OUT on the GPU machine, which brings back at most 8 files)."""
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    try:
+        for label in ("compile_cold", "compile_warm"):
+            plan.run("massengine", "sweep32", sweep, label=label,
+                     extra=["--compilation-cache", str(cache_dir), "--repeats", "1"])
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
 
 
 def schedule(plan: Plan, engines, layout_list, smoke: bool, cache_dir: Path):
@@ -173,6 +191,19 @@ def schedule(plan: Plan, engines, layout_list, smoke: bool, cache_dir: Path):
     me = "massengine" in engines
     dev = ["--device-time"]
     peers = [p for p in PEERS if p in engines]
+    if smoke:  # every kind of measurement once, in under a minute on 2 CPU cores
+        for cid in ("sweep32", "n500_1024", "noise2048"):
+            if me:
+                plan.run("massengine", cid, case(cid), extra=dev, traj=cid == "sweep32")
+        if me:
+            compile_pair(plan, case("sweep32"), cache_dir)
+        for layout in layout_list if me else ():
+            plan.run("massengine", "batch2048", case("batch2048"), layout=layout, extra=dev)
+        for peer in peers:
+            if peer == "vbjax" and me:
+                plan.run("massengine_heun", "sweep32", case("sweep32"), extra=dev, traj=True)
+            plan.run(peer, "sweep32", case("sweep32"), traj=True)
+        return
     # 1. The targets: massengine (auto layout) and each peer on the target cases.
     for cid in ("sweep32", "batch2048", "n500_1024"):
         if me:
@@ -184,9 +215,7 @@ def schedule(plan: Plan, engines, layout_list, smoke: bool, cache_dir: Path):
                 plan.run("massengine_heun", cid, case(cid), extra=dev, traj=cid == "sweep32")
             plan.run(peer, cid, case(cid), traj=cid == "sweep32")
         if cid == "sweep32" and me:
-            for label in ("compile_cold", "compile_warm"):
-                plan.run("massengine", "sweep32", case("sweep32"), label=label,
-                         extra=["--compilation-cache", str(cache_dir), "--repeats", "1"])
+            compile_pair(plan, case("sweep32"), cache_dir)
     if me:
         plan.run("massengine", "batch16384", case("batch16384"), extra=dev)
     # 2. Every layout on the target cases.
@@ -296,12 +325,17 @@ def plot(records, path: Path, card: str):
             series.setdefault(r["engine"], {})[r["case_id"]] = r["region_steps_per_s"]
     if not cases:
         return
-    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(cases)), 4.8), constrained_layout=True)
-    width = 0.85 / max(1, len(series))
-    for i, (name, vals) in enumerate(sorted(series.items())):
-        xs = [j + i * width for j, c in enumerate(cases) if c in vals]
-        ax.bar(xs, [vals[c] for c in cases if c in vals], width, label=name)
-    ax.set_xticks([j + 0.85 / 2 - width / 2 for j in range(len(cases))], cases)
+    fig, ax = plt.subplots(figsize=(max(8, 1.8 * len(cases)), 5.0), constrained_layout=True)
+    names = sorted(series)
+    colors = {name: plt.cm.tab20(i % 20) for i, name in enumerate(names)}
+    width = 0.9 / max(1, max(sum(c in v for v in series.values()) for c in cases))
+    for j, c in enumerate(cases):  # the engines measured on case c, side by side around x = j
+        present = [n for n in names if c in series[n]]
+        for i, name in enumerate(present):
+            x = j + (i - (len(present) - 1) / 2) * width
+            ax.bar(x, series[name][c], width, color=colors[name], label=name if j == min(
+                k for k, cc in enumerate(cases) if cc in series[name]) else None)
+    ax.set_xticks(range(len(cases)), cases)
     ax.set(yscale="log", ylabel="region·steps / s (warm call)",
            title=f"Throughput per case, {card}: massengine 'sweep' = me.sweep end to end, 'device' = advance_jit")
     ax.title.set_fontsize(9)
@@ -326,14 +360,10 @@ def main():
     started = time.monotonic()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     layout_list = [x for x in (args.layouts or (layouts() if "massengine" in args.engines else [])) if x != "auto"]
-    cache_dir = args.out_dir / "jax-cache"
-    shutil.rmtree(cache_dir, ignore_errors=True)  # compile_cold must find it empty
     with tempfile.TemporaryDirectory() as workdir:
-        plan = Plan(args.budget_s, args.per_process_s, Path(workdir), 30.0 if args.smoke else 1000.0)
-        try:
-            schedule(plan, args.engines, layout_list, args.smoke, cache_dir)
-        finally:
-            shutil.rmtree(cache_dir, ignore_errors=True)
+        plan = Plan(args.budget_s, args.per_process_s, Path(workdir), 30.0 if args.smoke else 1000.0,
+                    log=args.out_dir / ("records-smoke.jsonl" if args.smoke else "records.jsonl"))
+        schedule(plan, args.engines, layout_list, args.smoke, args.out_dir / "jax-cache")
         agree = agreement(plan.records)
         for r in plan.records:
             r.pop("traj", None)
@@ -354,9 +384,25 @@ def main():
     json_path, png_path = args.out_dir / f"results_{name}.json", args.out_dir / f"throughput_{name}.png"
     json_path.write_text(json.dumps(result, indent=1) + "\n")
     plot(plan.records, png_path, card)
+    print(table(plan.records))
     print(json.dumps({"card": card, "elapsed_s": result["elapsed_s"], "targets": result["targets"],
                       "agreement": {k: v["agrees"] for k, v in agree.items()}}, indent=1))
     print(f"wrote {json_path} and {png_path}")
+
+
+def table(records) -> str:
+    """One line per record: what the device tool's reply (the end of the output) shows."""
+    lines = [f"{'engine':<16}{'case':<14}{'layout':<8}{'runs':>7}{'sweep r·s/s':>13}{'device r·s/s':>14}"
+             f"{'first res. s':>13}  note"]
+    def num(r, key, fmt=".3g"):
+        return format(r[key], fmt) if key in r else "-"
+
+    for r in records:
+        note = r.get("skipped") or r.get("error") or ""
+        lines.append(f"{r['engine']:<16}{r['case_id']:<14}{r.get('layout') or '':<8}{num(r, 'runs_timed', 'd'):>7}"
+                     f"{num(r, 'region_steps_per_s'):>13}{num(r, 'device_region_steps_per_s'):>14}"
+                     f"{num(r, 'process_to_first_result_s', '.2f'):>13}  {note[:60]}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,16 @@ from pathlib import Path
 
 import numpy as np
 
-PROCESS_START = time.perf_counter()  # after the interpreter's own start-up (~20 ms)
+PROCESS_START = time.perf_counter()  # fallback where /proc is missing: after the imports above
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (the interpreter's start-up included), from /proc."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        return float(Path("/proc/uptime").read_text().split()[0]) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - PROCESS_START
 
 # The connectomes (GPL data, never bundled): ../shared/data beside the checkout, or the folder
 # named by BENCH_SHARED_DATA (the GPU machine gets a copy carried along: benchmarks/gpu/README.md).
@@ -463,7 +472,7 @@ def main():
         run, dtype = factory(w, d, args.duration, noise)
     setup_s = time.perf_counter() - start
     first_s, out = timed(lambda: run(ks, seeds))
-    first_result_s = time.perf_counter() - PROCESS_START
+    first_result_s = process_age_s()
     warm_s = min(timed(lambda: run(ks, seeds))[0] for _ in range(args.repeats))
     runs = len(ks) * len(seeds)
     steps = int(round(args.duration / DT))
