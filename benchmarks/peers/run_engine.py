@@ -310,7 +310,7 @@ def vbjax_runner(w, d, duration, noise):
     return run, "float32"
 
 
-def tvboptim_runner(w, d, duration, noise):
+def tvboptim_runner(w, d, duration, noise, graph="sparse", buffer="circular", samples="fold"):
     """tvboptim's network_dynamics (``Network`` + ``prepare``), swept with its parameter
     axes: ``DataAxis`` on the coupling strength ``G`` (and on the noise key), ``Space`` in
     zip mode and ``ParallelExecution`` with ``n_vmap`` = all runs, i.e. one ``jax.vmap``.
@@ -325,13 +325,14 @@ def tvboptim_runner(w, d, duration, noise):
     state and the constant history of x. Its Heun would hold the coupling within the step
     like massengine's (``recompute_coupling_per_stage=False``), unlike vbjax.
 
-    Chosen for speed among its documented options (200 ms, 32 runs, TVB 76, this 2-core
-    VM; warm call): ``SparseDelayGraph`` (edge list; dense graph 1.5-13x slower),
-    ``buffer_strategy="circular"`` (its default "roll" shifts the whole buffer every step:
-    2-3x slower), and samples kept by a streaming ``reduce=`` fold over blocks of
-    ``block_size`` = 10 steps (the form of its streaming BOLD monitor) instead of stacking
-    every step and subsampling afterwards (1.6x slower, and 10x the memory). With a block
-    size its noise is drawn per block in the scan (fold_in of the key and block index).
+    The defaults are its fastest documented options (``tvboptim_options.py`` measures all
+    eight; ``results_tvboptim_options.json``): ``graph="sparse"`` (``SparseDelayGraph``, an
+    edge list, vs ``DenseDelayGraph``), ``buffer="circular"`` (vs its default ``"roll"``,
+    which shifts the whole delay buffer every step) and ``samples="fold"``: the 1-ms samples
+    kept by a streaming ``reduce=`` fold over blocks of 10 steps (the form of its streaming
+    BOLD monitor) rather than ``"stack"``: every step stacked, every 10th taken afterwards as
+    its ``SubSampling`` monitor does (10x the memory). With a block size, its noise is drawn
+    per block inside the scan (fold_in of the key and the block index).
     """
     import jax
     import jax.numpy as jnp
@@ -339,7 +340,7 @@ def tvboptim_runner(w, d, duration, noise):
     from tvboptim.experimental.network_dynamics import Network, prepare
     from tvboptim.experimental.network_dynamics.coupling import DelayedDifferenceCoupling
     from tvboptim.experimental.network_dynamics.dynamics.tvb import SupHopf
-    from tvboptim.experimental.network_dynamics.graph import SparseDelayGraph
+    from tvboptim.experimental.network_dynamics.graph import DenseDelayGraph, SparseDelayGraph
     from tvboptim.experimental.network_dynamics.noise import AdditiveNoise
     from tvboptim.experimental.network_dynamics.solvers import Euler
     from tvboptim.types.spaces import DataAxis, Space
@@ -359,21 +360,27 @@ def tvboptim_runner(w, d, duration, noise):
     x0, y0 = initial_state(n)
     n_steps = int(round(duration / DT))
     n_samples = n_steps // SAMPLE_EVERY
-    graph = SparseDelayGraph(jnp.asarray(w, jnp.float32), jnp.asarray(d / SPEED, jnp.float32))
-    coupling = DelayedDifferenceCoupling(incoming_states="x", local_states="x", G=0.1,
-                                         buffer_strategy="circular")
-    net = Network(HopfX(a=A, omega=OMEGA), coupling, graph,
+    graph_cls = {"sparse": SparseDelayGraph, "dense": DenseDelayGraph}[graph]
+    network_graph = graph_cls(jnp.asarray(w, jnp.float32), jnp.asarray(d / SPEED, jnp.float32))
+    coupling = DelayedDifferenceCoupling(incoming_states="x", local_states="x", G=0.1, buffer_strategy=buffer)
+    net = Network(HopfX(a=A, omega=OMEGA), coupling, network_graph,
                   noise=AdditiveNoise(sigma=SIGMA) if noise else None)
 
-    def init(template, _n_steps):
-        return jnp.zeros((n_samples, n), template.dtype), jnp.array(0)
+    if samples == "fold":
+        def init(template, _n_steps):
+            return jnp.zeros((n_samples, n), template.dtype), jnp.array(0)
 
-    def update(acc, block):  # block: (SAMPLE_EVERY steps, variables of interest, N)
-        samples, i = acc
-        return jax.lax.dynamic_update_slice(samples, block[-1:, 0], (i, 0)), i + 1
+        def update(acc, block):  # block: (SAMPLE_EVERY steps, variables of interest, N)
+            kept, i = acc
+            return jax.lax.dynamic_update_slice(kept, block[-1:, 0], (i, 0)), i + 1
 
-    solve, config = prepare(net, Euler(block_size=SAMPLE_EVERY), t0=0.0, t1=duration, dt=DT,
-                            reduce=(init, update, lambda acc: acc[0]))
+        solve, config = prepare(net, Euler(block_size=SAMPLE_EVERY), t0=0.0, t1=duration, dt=DT,
+                                reduce=(init, update, lambda acc: acc[0]))
+    else:
+        full, config = prepare(net, Euler(), t0=0.0, t1=duration, dt=DT)
+
+        def solve(c):
+            return full(c).ys[SAMPLE_EVERY - 1::SAMPLE_EVERY, 0]
     config.initial_state.dynamics = jnp.asarray(np.stack([x0, y0]), jnp.float32)
     history = config.initial_state.coupling.delayed.history  # (H, 1, N)
     config.initial_state.coupling.delayed.history = jnp.broadcast_to(
