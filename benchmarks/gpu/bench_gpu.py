@@ -63,7 +63,7 @@ CASES = {
     "noise2048": ("noise", {"n_k": 32, "n_seeds": 64, "repeats": 1}),
 }
 SMOKE = {
-    "sweep32": {"n_k": 4}, "batch256": {"batch": 4}, "batch2048": {"batch": 8},
+    "sweep32": {}, "batch256": {"batch": 4}, "batch2048": {"batch": 8},  # sweep32: the agreement runs
     "batch16384": {"batch": 16}, "batch65536": {"batch": 32},
     "n500_1024": {"n_regions": 40, "batch": 4}, "noise2048": {"n_k": 2, "n_seeds": 2},
 }
@@ -398,7 +398,7 @@ def table(records) -> str:
         return format(r[key], fmt) if key in r else "-"
 
     for r in records:
-        note = r.get("skipped") or r.get("error") or ""
+        note = r.get("skipped") or r.get("error") or r.get("device_time_error") or ""
         lines.append(f"{r['engine']:<16}{r['case_id']:<14}{r.get('layout') or '':<8}{num(r, 'runs_timed', 'd'):>7}"
                      f"{num(r, 'region_steps_per_s'):>13}{num(r, 'device_region_steps_per_s'):>14}"
                      f"{num(r, 'process_to_first_result_s', '.2f'):>13}  {note[:60]}")

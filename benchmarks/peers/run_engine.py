@@ -495,10 +495,14 @@ def main():
     if args.engine.startswith("massengine"):
         result["layout"] = args.layout
     if args.device_time:
-        call = run.device_call(ks, seeds)
-        call()  # compiled already by the sweep above, unless the sweep cut the run in segments
-        device_s = min(timed(call)[0] for _ in range(args.repeats))
-        result.update(device_call_s=round(device_s, 4), device_region_steps_per_s=n_regions * steps * runs / device_s)
+        try:  # the sweep's numbers stand even if this fails (e.g. one call too large for the device)
+            call = run.device_call(ks, seeds)
+            call()  # compiled already by the sweep above, unless the sweep cut the run in pieces
+            device_s = min(timed(call)[0] for _ in range(args.repeats))
+            result.update(device_call_s=round(device_s, 4),
+                          device_region_steps_per_s=n_regions * steps * runs / device_s)
+        except Exception as exc:  # recorded in the result, not hidden
+            result["device_time_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
     if args.compilation_cache:
         result["compilation_cache"] = str(args.compilation_cache)
     result.update(peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
