@@ -105,7 +105,9 @@ def python_of(engine: str) -> str | None:
 class Plan:
     """Runs processes in order while the budget lasts; records every outcome."""
 
-    def __init__(self, budget_s: float, per_process_s: float, workdir: Path, duration: float, log: Path):
+    def __init__(self, budget_s: float, per_process_s: float, workdir: Path, duration: float, log: Path,
+                 dry: bool = False):
+        self.dry = dry  # --list: print the runs in order, run nothing
         self.deadline = time.monotonic() + budget_s
         self.per_process_s, self.workdir, self.duration = per_process_s, workdir, duration
         self.records: list[dict] = []
@@ -138,6 +140,9 @@ class Plan:
         if traj:
             cmd += ["--traj", str(out.with_suffix(".npy"))]
         cmd += list(extra)
+        if self.dry:
+            print(f"{engine:<16}{label:<14}{base['layout'] or '':<8}", " ".join(cmd[3:4] + cmd[7:]))
+            return None
         timeout = max(1.0, min(self.per_process_s, self.left()))
         print(f"[{self.left():5.0f} s left] {engine} {label} {layout if engine.startswith('massengine') else ''}",
               flush=True)
@@ -356,10 +361,15 @@ def main():
     parser.add_argument("--engines", nargs="+", default=["massengine", *PEERS])
     parser.add_argument("--layouts", nargs="+", help="massengine layouts besides auto (default: all in LAYOUTS)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (30 ms runs, a handful of runs): a CPU check")
+    parser.add_argument("--list", action="store_true", help="print the runs in their order and exit")
     args = parser.parse_args()
     started = time.monotonic()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     layout_list = [x for x in (args.layouts or (layouts() if "massengine" in args.engines else [])) if x != "auto"]
+    if args.list:
+        plan = Plan(args.budget_s, args.per_process_s, Path("."), 30.0 if args.smoke else 1000.0,
+                    log=Path(os.devnull), dry=True)
+        return schedule(plan, args.engines, layout_list, args.smoke, args.out_dir / "jax-cache")
     with tempfile.TemporaryDirectory() as workdir:
         plan = Plan(args.budget_s, args.per_process_s, Path(workdir), 30.0 if args.smoke else 1000.0,
                     log=args.out_dir / ("records-smoke.jsonl" if args.smoke else "records.jsonl"))
