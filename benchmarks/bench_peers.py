@@ -1,8 +1,9 @@
 """massengine against its peers on the same work, in the same run.
 
-    benchmarks/peers/install.sh            # once: brainmass, neurolib, tvb-library, vbjax venvs
+    benchmarks/peers/install.sh            # once: brainmass, neurolib, tvb-library, vbjax, tvboptim venvs
     python benchmarks/bench_peers.py [--quick] [--json benchmarks/results_peers.json]
                                      [--plot benchmarks/peers_throughput.png]
+                                     [--engines massengine tvboptim ...] [--cases single sweep ...]
 
 Every engine runs in its own process (its own virtual environment, benchmarks/peers/.venvs),
 one after the other, through benchmarks/peers/run_engine.py, which defines the work. This
@@ -26,16 +27,19 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "peers" / "run_engine.py"
+CASES = ("single", "sweep", "noise", "batch", "regions")
 VENVS = HERE / "peers" / ".venvs"
-PEERS = ("brainmass", "neurolib", "tvb", "vbjax")
+PEERS = ("brainmass", "neurolib", "tvb", "vbjax", "tvboptim")
 # The same scheme as the peer (Euler everywhere; vbjax only integrates with Heun).
-OURS_FOR = {"brainmass": "massengine", "neurolib": "massengine", "tvb": "massengine", "vbjax": "massengine_heun"}
+OURS_FOR = {"brainmass": "massengine", "neurolib": "massengine", "tvb": "massengine", "vbjax": "massengine_heun",
+            "tvboptim": "massengine"}
 # Relative agreement (max |x_peer - x_ours| / max |x_ours|) required of each peer, and why.
 AGREEMENT = {
     "neurolib": (1e-5, "same equations, delays and Euler; float64 vs float32"),
     "tvb": (1e-5, "same equations, delays and Euler; float64 vs float32"),
     "brainmass": (1e-2, "exact at k = 0; its delayed read differs from a rounded step lag"),
     "vbjax": (2e-2, "exact at k = 0; its Heun corrector re-reads the coupling, ours holds it"),
+    "tvboptim": (1e-5, "same equations, rint delays and Euler, float32 both; summation order"),
 }
 # Most runs a slow engine does per case (its throughput is flat in the number of runs).
 CAPS = {"neurolib": 8, "tvb": 4, "vbjax": 32}
@@ -127,6 +131,8 @@ def main():
     parser.add_argument("--json", type=Path, default=HERE / "results_peers.json")
     parser.add_argument("--plot", type=Path, default=HERE / "peers_throughput.png")
     parser.add_argument("--engines", nargs="+", default=["massengine", "massengine_heun", *PEERS])
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES,
+                        help="cases to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="100 ms runs, small grids (a smoke test)")
     args = parser.parse_args()
     duration = 100.0 if args.quick else 1000.0
@@ -136,18 +142,20 @@ def main():
     results.update(batch={}, regions={})
     with tempfile.TemporaryDirectory() as workdir:
         for engine in args.engines:
-            results["single"][engine] = run(engine, "single", workdir, duration=duration)
-            results["sweep"][engine] = run(engine, "sweep", workdir, traj=True, duration=duration)
-            if engine != "massengine_heun" or "vbjax" in args.engines:
+            if "single" in args.cases:
+                results["single"][engine] = run(engine, "single", workdir, duration=duration)
+            if "sweep" in args.cases:
+                results["sweep"][engine] = run(engine, "sweep", workdir, traj=True, duration=duration)
+            if "noise" in args.cases and (engine != "massengine_heun" or "vbjax" in args.engines):
                 results["noise"][engine] = run(engine, "noise", workdir, duration=duration, repeats=1)
             if engine == "massengine_heun":
                 continue
-            for batch in batches:
+            for batch in batches if "batch" in args.cases else ():
                 if engine in CAPS and batch > CAPS[engine] * 2:
                     continue  # flat beyond: runs are independent iterations (see README)
                 results["batch"].setdefault(engine, []).append(
                     run(engine, "batch", workdir, batch=batch, duration=200.0, repeats=1))
-            for n in sizes:
+            for n in sizes if "regions" in args.cases else ():
                 results["regions"].setdefault(engine, []).append(
                     run(engine, "regions", workdir, n_regions=n, duration=200.0, repeats=1))
         results["agreement"] = agreement(results)
@@ -156,8 +164,10 @@ def main():
                 r.pop("traj", None)
     results["ratios"] = ratios(results)
     results["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    results["cases"] = args.cases
     args.json.write_text(json.dumps(results, indent=1) + "\n")
-    plot(results, args.plot)
+    if {"batch", "regions"} & set(args.cases):
+        plot(results, args.plot)
     print(json.dumps({"ratios": results["ratios"], "agreement": results["agreement"]}, indent=1))
 
 

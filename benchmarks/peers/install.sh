@@ -11,12 +11,13 @@ declare -A packages=(
   [neurolib]="neurolib"
   [tvb]="tvb-library"
   [vbjax]="vbjax tqdm"  # vbjax imports tqdm without declaring it (0.0.19)
+  [tvboptim]="tvboptim"
 )
 peers=("$@")
-[ ${#peers[@]} -eq 0 ] && peers=(brainmass neurolib tvb vbjax)
+[ ${#peers[@]} -eq 0 ] && peers=(brainmass neurolib tvb vbjax tvboptim)
 mkdir -p "$venvs"
 for peer in "${peers[@]}"; do
-  spec="${packages[$peer]:?unknown peer $peer (brainmass, neurolib, tvb, vbjax)}"
+  spec="${packages[$peer]:?unknown peer $peer (brainmass, neurolib, tvb, vbjax, tvboptim)}"
   echo "== $peer: pip install $spec psutil"
   "$python" -m venv "$venvs/$peer"
   "$venvs/$peer/bin/pip" install -q --upgrade pip
