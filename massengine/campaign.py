@@ -117,8 +117,13 @@ def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out) -> 
     # Streamed: each time segment reaches the store as it is computed (memory holds one).
     attrs = provenance_attrs(config, "simulate")
     _falling_back_to_cpu(lambda: sweep_to_store(net, np.asarray(ks, dtype=float), out, attrs=attrs, **kwargs))
+    elapsed = time.perf_counter() - start
     n_div = int(io.open_store(out)["diverged"].sum())
-    logger.info("wrote %s in %.1f s; %d diverged run(s)", out, time.perf_counter() - start, n_div)
+    runs = len(ks) * len(kwargs["seeds"])
+    steps = int(round(kwargs["duration"] / kwargs["dt"]))
+    logger.info("wrote %s in %.1f s; %d diverged run(s); %.3g region-steps/s (%d runs x %d steps x %d "
+                "regions, start-up and compilation included)", out, elapsed, n_div,
+                runs * steps * net.n_regions / elapsed, runs, steps, net.n_regions)
     return Path(out)
 
 

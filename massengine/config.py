@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import warnings
 from collections.abc import Mapping
 from importlib import resources
@@ -87,9 +88,36 @@ def k_values(config: Mapping) -> np.ndarray:
     return values
 
 
+# k values per simulate job on a CPU: fewer, bigger jobs pay the per-job start-up (~2 s)
+# less often, while two jobs still run at once on 2 cores (benchmarks/README.md).
+CPU_K_PER_JOB = 16
+
+
+def gpu_visible() -> bool:
+    """Whether this host has an NVIDIA GPU that JAX may use, decided without importing JAX
+    (the campaign is planned before any job starts): a device node, not hidden by
+    ``CUDA_VISIBLE_DEVICES`` or ``JAX_PLATFORMS``."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    platforms = os.environ.get("JAX_PLATFORMS", "")
+    if platforms and not any(p in platforms for p in ("cuda", "gpu")):
+        return False
+    return Path("/dev/nvidiactl").exists() or Path("/dev/nvidia0").exists()
+
+
+def k_per_job(config: Mapping, n_k: int) -> int:
+    """``k_per_job`` resolved: ``"auto"`` gives one job per coupling on a GPU host (a GPU
+    needs thousands of runs per call to be busy) and :data:`CPU_K_PER_JOB` elsewhere."""
+    size = config.get("k_per_job", "auto")
+    if size == "auto":
+        return max(n_k, 1) if gpu_visible() else CPU_K_PER_JOB
+    return int(size)
+
+
 def k_chunks(config: Mapping) -> list[np.ndarray]:
     """The k grid cut into jobs of ``k_per_job`` values."""
-    ks, size = k_values(config), int(config["k_per_job"])
+    ks = k_values(config)
+    size = k_per_job(config, ks.size)
     if size < 1:
         _fail("k_per_job", f"must be >= 1, got {size}.")
     return [ks[i : i + size] for i in range(0, ks.size, size)]

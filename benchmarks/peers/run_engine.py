@@ -20,7 +20,7 @@ Prints and writes JSON: wall time of the first call (compile included) and of a 
 region·steps/s of the warm call, peak RSS of this process, the JAX device it ran on, and with
 ``--traj`` saves the x samples (runs, samples, N) of the first ``--n-traj`` runs for the
 agreement check. massengine only: ``--layout`` forces the coupling layout (default ``auto``),
-``--device-time`` also times ``engine.advance_jit`` alone (the compiled time loop, outputs left
+``--device-time`` also times ``engine.advance_runs`` alone (the compiled time loop, outputs left
 on the device: no host copy, no dataset). Any engine: ``--compilation-cache DIR`` turns on
 JAX's persistent compilation cache in DIR (a second process then finds its programs there).
 """
@@ -114,7 +114,7 @@ def massengine_runner(w, d, duration, noise, integrator="euler", layout="auto"):
 
 
 def massengine_device_call(net, kw, ks, seeds):
-    """A function that runs the compiled time loop (``engine.advance_jit``) alone on the
+    """A function that runs the compiled time loop (``engine.advance_runs``) alone on the
     sweep's (k, seed) grid and waits for it: the device time of ``me.sweep`` without the
     host copy and the dataset. It calls massengine's internals (``simulate._resolve``,
     ``build``, ``engine.start``) as ``simulate._sweep_segments`` does in one segment; if
@@ -141,10 +141,10 @@ def massengine_device_call(net, kw, ks, seeds):
 
     def call():
         with sim._precision(s.precision):
-            return jax.block_until_ready(engine.advance_jit(spec, params, carry, ks_dev, keys))
+            return jax.block_until_ready(engine.advance_runs(spec, params, carry, ks_dev, keys))
 
-    programs = engine.advance_jit._cache_size()
-    call.compiled = lambda: engine.advance_jit._cache_size() > programs  # since this function was made
+    programs = engine.advance_runs._cache_size()
+    call.compiled = lambda: engine.advance_runs._cache_size() > programs  # since this function was made
     return call
 
 
@@ -448,7 +448,7 @@ def main():
     parser.add_argument("--n-traj", type=int, default=4)
     parser.add_argument("--layout", default="auto", help="massengine only: the coupling layout")
     parser.add_argument("--device-time", action="store_true",
-                        help="massengine only: also time engine.advance_jit alone (no host copy, no dataset)")
+                        help="massengine only: also time engine.advance_runs alone (no host copy, no dataset)")
     parser.add_argument("--compilation-cache", type=Path, help="JAX persistent compilation cache folder")
     args = parser.parse_args()
     if args.compilation_cache:  # the settings of massengine.campaign.enable_compilation_cache

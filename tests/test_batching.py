@@ -1,0 +1,120 @@
+"""Sweeps sized to memory: batches and segments planned from the free memory give the same
+numbers as one call, and a run that fits nowhere is refused with what it needs."""
+
+import numpy as np
+import pytest
+
+import massengine as me
+from massengine import batching
+
+KW = dict(duration=30.0, dt=0.1, transient=5.0, sample_every=5)
+
+
+def net_of(example):
+    node = me.nodes.Hopf(a=0.1, w=0.3, initial={"x": np.linspace(-0.4, 0.4, 8)})
+    return me.Network(node, weights=example.weights, distances=example.distances, speed=5.0)
+
+
+def test_plan_keeps_whole_runs_when_they_fit_and_shortens_segments_before_batches():
+    fp = batching.Footprint(fixed=1000, per_sample=10)
+    assert batching.plan(64, 500, fp, budget=64 * 6000) == (64, 500)  # everything fits
+    # 64 runs x 500 samples need 384 kB; with 200 kB the segments shrink, not the batch.
+    batch, chunk = batching.plan(64, 500, fp, budget=200_000)
+    assert batch == 64 and chunk == (200_000 // 64 - 1000) // 10
+    assert fp.bytes(batch, chunk) <= 200_000
+    # When even one sample per run is too much for the whole batch, the batch shrinks.
+    batch, chunk = batching.plan(64, 500, fp, budget=30_000)
+    assert chunk == 1 and batch == 30_000 // 1010
+    # The caller's choices are kept; a cap (a GPU's) bounds the batch.
+    assert batching.plan(64, 500, fp, budget=10**9, chunk_samples=50, batch_size=8) == (8, 50)
+    assert batching.plan(64, 500, fp, budget=10**9, max_batch=16) == (16, 500)
+
+
+def test_a_run_that_fits_in_no_batch_is_refused_with_what_it_needs():
+    fp = batching.Footprint(fixed=3 * 2**30, per_sample=4)
+    with pytest.raises(MemoryError, match=r"one run needs about 3\.00 GiB .* 1\.00 GiB is available"):
+        batching.plan(10, 100, fp, budget=2**30)
+
+
+@pytest.mark.parametrize("n_k, n_seeds, batch", [(5, 2, 4), (5, 2, 3), (3, 4, 3), (3, 4, 1), (2, 3, 100)])
+def test_batch_ranges_tile_the_grid_in_store_regions(n_k, n_seeds, batch):
+    ranges = batching.batch_ranges(n_k, n_seeds, batch)
+    runs = [r for a, b in ranges for r in range(a, b)]
+    assert runs == list(range(n_k * n_seeds))  # every run once, in order
+    grid = np.arange(n_k * n_seeds).reshape(n_k, n_seeds)
+    for a, b in ranges:
+        assert 0 < b - a <= max(batch, 1)
+        region = batching.grid_region(a, b, n_seeds)
+        assert sorted(grid[region["k"], region["seed"]].ravel()) == list(range(a, b))
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 4])
+def test_sweep_in_batches_is_bit_identical_to_one_call(example, batch_size):
+    net = net_of(example)
+    kw = dict(k=[0.0, 0.3, 0.6, 1.2], seeds=[3, 4], noise=0.02, **KW)
+    whole = me.sweep(net, **kw)
+    split = me.sweep(net, batch_size=batch_size, **kw)
+    for name in ("x", "y", "diverged", "divergence_time"):
+        np.testing.assert_array_equal(split[name].values, whole[name].values)
+
+
+def test_sweep_splits_itself_when_memory_is_short(example, monkeypatch):
+    net = net_of(example)
+    kw = dict(k=np.linspace(0, 1, 6), **KW)
+    whole = me.sweep(net, **kw)
+    spec_bytes = {}
+    real_plan = batching.plan
+
+    def spy(n_runs, n_samples, fp, budget, **options):
+        spec_bytes["one run"] = fp.bytes(1, n_samples)
+        return real_plan(n_runs, n_samples, fp, budget, **options)
+
+    monkeypatch.setattr(batching, "plan", spy)
+    me.sweep(net, **kw)
+    one_run = spec_bytes["one run"]
+    # Room for two whole runs only (SAFETY halves the free memory): the sweep is split.
+    monkeypatch.setattr(batching, "free_bytes", lambda device: int(2 * one_run / batching.SAFETY))
+    from massengine import engine
+
+    calls, real_start = [], engine.start
+    monkeypatch.setattr(engine, "start", lambda spec, p, x0, rows, seeds: calls.append(len(seeds))
+                        or real_start(spec, p, x0, rows, seeds))
+    split = me.sweep(net, **kw)
+    assert len(calls) > 1 and sum(calls) == 6
+    np.testing.assert_array_equal(split.x.values, whole.x.values)
+    # Room for less than one run: a clear refusal, before anything runs.
+    monkeypatch.setattr(batching, "free_bytes", lambda device: 100)
+    with pytest.raises(MemoryError, match="one run needs about"):
+        me.sweep(net, **kw)
+
+
+def test_streamed_store_in_batches_equals_the_sweep(example, tmp_path):
+    net = net_of(example)
+    kw = dict(seeds=[1, 2, 3], noise=0.02, **KW)
+    want = me.sweep(net, k=[0.1, 0.5], **kw)
+    # batch 2 < 3 seeds: each batch is a slice of one k row's seeds; 20-sample segments.
+    path = me.sweep_to_store(net, [0.1, 0.5], tmp_path / "s.zarr", batch_size=2, chunk_samples=20, **kw)
+    got = me.io.open_store(path)
+    np.testing.assert_array_equal(got.x.values, want.x.isel(coupling=0).values)
+    np.testing.assert_array_equal(got.diverged.values, want.diverged.isel(coupling=0).values)
+
+
+def test_k_per_job_auto_is_all_k_on_a_gpu_host_and_16_elsewhere(monkeypatch):
+    from massengine import config as cfg
+
+    config = {"k": {"start": 0.0, "stop": 1.0, "num": 40}, "k_per_job": "auto"}
+    monkeypatch.setattr(cfg, "gpu_visible", lambda: False)
+    assert [len(c) for c in cfg.k_chunks(config)] == [16, 16, 8]
+    monkeypatch.setattr(cfg, "gpu_visible", lambda: True)
+    assert [len(c) for c in cfg.k_chunks(config)] == [40]
+    assert [len(c) for c in cfg.k_chunks({**config, "k_per_job": 32})] == [32, 8]
+
+
+def test_gpu_visible_honours_platform_choices(monkeypatch):
+    from massengine import config as cfg
+
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    assert cfg.gpu_visible() is False
+    monkeypatch.delenv("JAX_PLATFORMS")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert cfg.gpu_visible() is False
