@@ -327,9 +327,10 @@ def integrate(net: Network, duration: float, dt: float = 0.1, transient: float =
 def _integrate(net: Network, s: Settings, seed: int, chunk_samples: int | None) -> Trajectory:
     with _precision(s.precision):
         spec, params, x0, rows = build(net, s)
+        _, chunk = _memory_plan(spec, params, net.n_regions, s, 1, chunk_samples, None)
         carry, keys = engine.start(spec, params, x0, rows, np.array([seed]))
         pieces = []
-        for segment in segments(spec, chunk_samples):
+        for segment in segments(spec, chunk):
             carry, samples = engine.advance_jit(segment, params, carry, None, keys)
             pieces.append(samples[..., 0])
     data = pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces)
@@ -482,15 +483,7 @@ def _run_batches(net: Network, s: Settings, grid: _RunGrid, chunk_samples, batch
     """
     with _precision(s.precision):
         spec, params, x0, rows = build(net, s)
-        backend = current_backend()
-        fp = batching.footprint(spec, params, net.n_regions, np.dtype(s.precision).itemsize)
-        max_batch = None if backend == "cpu" else batching.GPU_MAX_BATCH
-        if chunk_samples is None and backend != "cpu":
-            runs = min(grid.size, max_batch or grid.size)
-            chunk_samples = max(1, batching.DEVICE_SEGMENT_BYTES // (runs * fp.per_sample))
-        budget = int(batching.SAFETY * batching.free_bytes(_device()))
-        batch, chunk = batching.plan(grid.size, spec.n_samples, fp, budget, chunk_samples=chunk_samples,
-                                     batch_size=batch_size, max_batch=max_batch)
+        batch, chunk = _memory_plan(spec, params, net.n_regions, s, grid.size, chunk_samples, batch_size)
         pending, flags = None, []
         for start, stop in batching.batch_ranges(*grid.shape, batch):
             ks, seeds = grid.runs(start, stop)
@@ -512,6 +505,21 @@ def _run_batches(net: Network, s: Settings, grid: _RunGrid, chunk_samples, batch
         yield _fetched(*pending)
     for start, stop, steps in flags:
         divergence[start:stop] = np.asarray(steps)[: stop - start]
+
+
+def _memory_plan(spec, params, n_regions: int, s: Settings, n_runs: int, chunk_samples, batch_size):
+    """``(runs per call, samples per segment)`` within the device's free memory
+    (:func:`massengine.batching.plan`); on an accelerator, segments of about 64 MB by
+    default so that copies overlap the computation, and at most 8 192 runs per call."""
+    backend = current_backend()
+    fp = batching.footprint(spec, params, n_regions, np.dtype(s.precision).itemsize)
+    max_batch = None if backend == "cpu" else batching.GPU_MAX_BATCH
+    if chunk_samples is None and backend != "cpu":
+        runs = min(n_runs, max_batch)
+        chunk_samples = max(1, batching.DEVICE_SEGMENT_BYTES // (runs * fp.per_sample))
+    budget = int(batching.SAFETY * batching.free_bytes(_device()))
+    return batching.plan(n_runs, spec.n_samples, fp, budget, chunk_samples=chunk_samples,
+                         batch_size=batch_size, max_batch=max_batch)
 
 
 def _fetched(runs: slice, times: slice, samples):

@@ -118,3 +118,26 @@ def test_gpu_visible_honours_platform_choices(monkeypatch):
     monkeypatch.delenv("JAX_PLATFORMS")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert cfg.gpu_visible() is False
+
+
+def test_a_single_run_longer_than_memory_is_integrated_in_segments(example, monkeypatch):
+    net = net_of(example)
+    whole = me.simulate(net, **KW)
+    from massengine import engine
+
+    fp = []
+    real_plan = batching.plan
+    monkeypatch.setattr(batching, "plan", lambda *a, **o: fp.append(a[2]) or real_plan(*a, **o))
+    calls, real_advance = [], engine.advance_jit
+    monkeypatch.setattr(engine, "advance_jit", lambda *a: calls.append(a[0].n_samples) or real_advance(*a))
+    # Room for the run's state and a third of its samples.
+    monkeypatch.setattr(batching, "free_bytes", lambda device: 10**12)
+    me.simulate(net, **KW)
+    one = fp[-1]
+    n = whole.sizes["time"]
+    monkeypatch.setattr(batching, "free_bytes",
+                        lambda device: int((one.fixed + one.per_sample * n // 3) / batching.SAFETY))
+    calls.clear()
+    cut = me.simulate(net, **KW)
+    assert len(calls) >= 3 and sum(calls) == n
+    np.testing.assert_array_equal(cut.x.values, whole.x.values)
