@@ -96,7 +96,10 @@ def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out, log
         f"{kwargs['duration']} ms at dt {kwargs['dt']} ms")
     # Streamed: each time segment reaches the store as it is computed (memory holds one).
     attrs = provenance_attrs(config, "simulate")
-    _falling_back_to_cpu(lambda: sweep_to_store(net, np.asarray(ks, dtype=float), out, attrs=attrs, **kwargs), log)
+    # overwrite: the job owns its output (Snakemake removes it before a rerun anyway); a
+    # directory there that is not a store is still never deleted.
+    _falling_back_to_cpu(lambda: sweep_to_store(net, np.asarray(ks, dtype=float), out, attrs=attrs,
+                                                overwrite=True, log=log, **kwargs), log)
     n_div = int(io.open_store(out)["diverged"].sum())
     log(f"wrote {out} in {time.perf_counter() - start:.1f} s; {n_div} diverged run(s)")
     return Path(out)
@@ -108,7 +111,7 @@ def metrics_chunk(config: Mapping, store_path, out, threads: int = 1, log=print)
 
     start = time.perf_counter()
     mconf = config["metrics"]
-    traj = io.open_store(store_path)
+    traj = io.open_store(store_path, verify=True)  # a missing chunk would read as NaN
     variable = mconf.get("variable") or next(v for v in traj.data_vars if traj[v].dims[-2:] == ("time", "region"))
     if variable not in traj:
         cfg._fail("metrics.variable", f"{variable!r} was not recorded; recorded: {', '.join(traj.data_vars)}.")
@@ -126,7 +129,7 @@ def metrics_chunk(config: Mapping, store_path, out, threads: int = 1, log=print)
     else:
         result = lazy.compute(scheduler="threads", num_workers=threads)
     result.attrs.update({**traj.attrs, **result.attrs, "stage": "metrics"})
-    io.write_store(result, out)
+    io.write_store(result, out, overwrite=True, log=log)
     log(f"metrics of {store_path} ({variable}) in {time.perf_counter() - start:.1f} s")
     return Path(out)
 
@@ -136,12 +139,12 @@ def aggregate(metric_stores: Sequence, out_zarr, out_csv, log=print) -> xr.Datas
     coupling × k × seed), streaming through dask rather than loading all at once."""
     from . import metrics
 
-    datasets = [io.open_store(p) for p in metric_stores]
+    datasets = [io.open_store(p, verify=True) for p in metric_stores]
     summary = xr.combine_by_coords(datasets, combine_attrs="drop_conflicts", data_vars="all",
                                    coords="different", join="outer", compat="no_conflicts")
     summary = summary.transpose("coupling", "k", "seed", ...)
     summary.attrs["stage"] = "aggregate"
-    io.write_store(summary.chunk({"k": -1}), out_zarr)
+    io.write_store(summary.chunk({"k": -1}), out_zarr, overwrite=True, log=log)
     table = summary[list(metrics.SCALARS) + ["diverged", "divergence_time"]].to_dataframe().reset_index()
     table = table[["coupling", "k", "seed", *metrics.SCALARS, "diverged", "divergence_time"]]
     tmp = Path(out_csv).with_name(f".{Path(out_csv).name}.partial")

@@ -1,5 +1,5 @@
 """Command line: ``massengine provenance STORE``, ``massengine check CONFIG``,
-``massengine couplings``."""
+``massengine verify PATH``, ``massengine couplings``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,27 @@ def _provenance(args) -> int:
     from .io import provenance_text
 
     print(provenance_text(args.store))
+    return 0
+
+
+def _verify(args) -> int:
+    from .io import find_stores, verify_store
+
+    root = Path(args.path)
+    if not root.exists():
+        raise ValueError(f"{args.path!r} does not exist; give a store or a campaign output directory.")
+    stores = find_stores(root)
+    if not stores:
+        raise ValueError(f"no zarr store under {args.path!r}.")
+    problems = [line for store in stores for line in verify_store(store)]
+    for line in problems:
+        print(line)
+    bad = len({line.split(": ", 1)[0] for line in problems})
+    if problems:
+        print(f"{bad} of {len(stores)} store(s) failed verification. Move them aside or delete them and rerun "
+              "snakemake (its start moves stores that fail verification aside and redoes them).")
+        return 1
+    print(f"{len(stores)} store(s) verified: complete and intact.")
     return 0
 
 
@@ -51,6 +72,10 @@ def main(argv=None) -> int:
     p.add_argument("config")
     p.add_argument("--schema", default="config/schemas/config.schema.yaml")
     p.set_defaults(func=_check)
+    p = sub.add_parser("verify", help="check stores (or every store of a campaign output directory) "
+                       "against their manifests: missing, truncated or corrupt files")
+    p.add_argument("path")
+    p.set_defaults(func=_verify)
     p = sub.add_parser("couplings", help="list every coupling with its formula and parameters")
     p.set_defaults(func=_couplings)
     args = parser.parse_args(argv)

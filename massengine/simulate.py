@@ -424,7 +424,8 @@ def _sweep_segments(net: Network, s: Settings, ks, seeds, chunk_samples, flags: 
 
 
 def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None, duration: float,
-                   chunk_samples: int | None = None, attrs: Mapping | None = None, **settings) -> Path:
+                   chunk_samples: int | None = None, attrs: Mapping | None = None,
+                   overwrite: bool = False, log=None, **settings) -> Path:
     """A k sweep of ``net``'s own coupling streamed to the zarr store ``path`` as it runs.
 
     Same runs and numbers as :func:`sweep`, in the store layout of
@@ -433,7 +434,12 @@ def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None,
     (default: segments of about 16 MB). The store appears, complete, only at the end
     (:func:`massengine.io.write_store`). ``settings`` are :func:`sweep`'s keywords (``dt``,
     ``noise``...); ``attrs`` are added to the store's attributes.
+
+    ``path`` must not exist yet; an existing massengine store there is replaced only with
+    ``overwrite=True`` (``log``, or a warning, says so), and a directory that is not a store
+    is never deleted. Both are checked before anything runs.
     """
+    io.check_target(path, overwrite)
     ks = _check_ks(k)
     seed_list = [0] if seeds is None else [int(x) for x in seeds]
     if not seed_list:
@@ -451,7 +457,8 @@ def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None,
     template = io.as_store(template, attrs, time_chunk=chunk)
     flags: dict = {}
     segments_gen = _sweep_segments(net, s, grid_k, grid_seed, chunk, flags)
-    return io.write_store(template, path, stream=_store_pieces(segments_gen, flags, shape, s))
+    return io.write_store(template, path, stream=_store_pieces(segments_gen, flags, shape, s),
+                          overwrite=overwrite, log=log)
 
 
 def _store_pieces(segments_gen, flags: dict, shape, s: Settings):
