@@ -123,7 +123,7 @@ def test_a_truncated_zarr_json_gives_a_clear_message_not_a_json_error(store, tmp
 def test_metrics_fail_on_an_incomplete_store_naming_it(store, tmp_path):
     import yaml
 
-    from tests.conftest import TINY
+    from conftest import TINY
 
     config = yaml.safe_load(TINY.read_text())
     config["metrics"].update(fcd_window=1.0, fcd_step=0.5, band=None, target_fc=None)
