@@ -26,6 +26,7 @@ from .connectivity import Connectome, normalize_weights
 from .couplings import COUPLINGS, get_coupling
 from .network import Network
 from .nodes import MODELS, get_model
+from .nodes.base import initial_values
 from .parameters import closest
 
 
@@ -115,8 +116,7 @@ def _initial(config: Mapping, model, n: int) -> dict:
             _fail(key, f"unknown state variable; {model.name} has {', '.join(model.state_vars)}."
                   + closest(var, model.state_vars))
         if isinstance(value, Mapping):
-            low, high = value["uniform"]
-            value = np.random.default_rng(value.get("seed", 0)).uniform(low, high, n)
+            value = initial_values(value, n, key)
         elif isinstance(value, list) and len(value) != n:
             _fail(key, f"a list needs one value per region ({n}), got {len(value)}.")
         out[var] = np.asarray(value, dtype=np.float64)

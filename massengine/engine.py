@@ -47,6 +47,7 @@ class RunSpec:
     record: tuple[str, ...]
     monitor: str  # "sample": the state at the sample step; "mean": average over the period
     noise: bool
+    bound: float = float("inf")  # |state| beyond it counts as diverged (NaN and inf always do)
 
 
 # Term entries that describe the network's wiring, not per-region values.
@@ -164,7 +165,7 @@ def advance(spec: RunSpec, params, carry, ks, keys):
         if count:
             carry, _ = jax.lax.scan(step, carry, None, length=count)
         state, rings, n, diverged_at = carry
-        bad = ~jnp.all(jnp.isfinite(state), axis=(0, 1))
+        bad = ~jnp.all(jnp.abs(state) <= spec.bound, axis=(0, 1))  # False for NaN too
         diverged_at = jnp.where((diverged_at < 0) & bad, n, diverged_at)
         # NaN from the flag on: the run's later samples are NaN, its batch siblings untouched.
         return (jnp.where(diverged_at >= 0, jnp.nan, state), rings, n, diverged_at)

@@ -49,6 +49,7 @@ class Settings:
     monitor: str
     record: tuple[str, ...]
     layout: str = "auto"
+    divergence_bound: float = float("inf")
 
     @property
     def n_steps(self) -> int:
@@ -81,6 +82,7 @@ class Settings:
             "history": self.history if isinstance(self.history, str) else "array",
             "noise_sigma": "none" if noise is None else noise,
             "monitor": self.monitor,
+            "divergence_bound": self.divergence_bound,
         }
 
 
@@ -194,7 +196,7 @@ def build(net: Network, s: Settings):
     spec = engine.RunSpec(
         model=type(node), terms=tuple(terms), n_transient=s.n_transient,
         period=s.sample_every, n_samples=s.n_samples, integrator=s.integrator,
-        record=s.record, monitor=s.monitor, noise=s.noise is not None,
+        record=s.record, monitor=s.monitor, noise=s.noise is not None, bound=s.divergence_bound,
     )
     return spec, params, x0, tuple(rows)
 
