@@ -37,16 +37,16 @@ def _verify(args) -> int:
 
 
 def _check(args) -> int:
-    import yaml
-    from snakemake.utils import validate
-
     from . import config as mecfg
 
-    config = yaml.safe_load(Path(args.config).read_text())
-    schema_path = Path(args.schema)
-    mecfg.check_keys(config, yaml.safe_load(schema_path.read_text()))
-    validate(config, str(schema_path))
-    mecfg.check(config)
+    try:
+        config, problems = mecfg.check_file(args.config, args.schema)
+    except Exception as err:  # never a traceback for a config: one line, then out
+        config, problems = None, [f"{args.config}: {type(err).__name__}: {err}"]
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return 2
     chunks = mecfg.k_chunks(config)
     print(f"{args.config}: valid; {len(config['couplings'])} coupling(s) x {len(chunks)} chunk(s) = "
           f"{len(config['couplings']) * len(chunks)} simulate jobs")
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     p.set_defaults(func=_provenance)
     p = sub.add_parser("check", help="validate a campaign config without running it")
     p.add_argument("config")
-    p.add_argument("--schema", default="config/schemas/config.schema.yaml")
+    p.add_argument("--schema", default=None, help="the JSON Schema (default: the one shipped with massengine)")
     p.set_defaults(func=_check)
     p = sub.add_parser("verify", help="check stores (or every store of a campaign output directory) "
                        "against their manifests: missing, truncated or corrupt files")
