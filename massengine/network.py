@@ -29,6 +29,7 @@ from .connectivity import (
     warn_isolated,
 )
 from .couplings import get_coupling
+from .memory import network_host_bytes, require
 from .nodes.base import NodeModel
 
 
@@ -155,6 +156,7 @@ class Network:
                 f"node must be a node model instance such as massengine.nodes.Hopf(), got {node!r}."
             )
         if terms is None:
+            _check_network_memory(weights, with_delays=distances is not None or delays is not None)
             terms = [
                 _single_term(
                     weights, distances, speed, delays, coupling, coupled_var, target,
@@ -237,6 +239,16 @@ class Network:
     def __repr__(self) -> str:
         parts = [f"{t.coupling}(k={t.params['k']!r}, {t.coupled_var}->{t.target})" for t in self.terms]
         return f"Network({self.node!r}, N={self.n_regions}, terms=[{', '.join(parts)}])"
+
+
+def _check_network_memory(weights, with_delays: bool) -> None:
+    """Refuse a network too big for this machine before allocating its derived arrays."""
+    shape = np.shape(weights) if weights is not None and is_concrete(weights) else ()
+    if len(shape) != 2:
+        return
+    n = shape[0]
+    require(network_host_bytes(n, 1, with_delays), f"a network of {n} regions",
+            "use fewer regions (a coarser parcellation), or a machine with more memory.")
 
 
 def _single_term(weights, distances, speed, delays, coupling, coupled_var, target,

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from . import engine, history, io
+from . import engine, history, io, memory
 from .connectivity import delay_steps
 from .couplings import get_coupling
 from .integrators import INTEGRATORS
@@ -330,6 +330,7 @@ def integrate(net: Network, duration: float, dt: float = 0.1, transient: float =
     """
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
                          delay_rounding, history, noise, monitor, record, layout, divergence_bound)
+    check_memory(net, s, 1, chunk_samples or s.n_samples, held=s.n_samples)
     return _integrate(net, s, _check_seed(seed), chunk_samples)
 
 
@@ -397,6 +398,7 @@ def simulate(net: Network, duration: float, dt: float = 0.1, transient: float = 
     """
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
                          delay_rounding, history, noise, monitor, record, layout, divergence_bound)
+    check_memory(net, s, 1, chunk_samples or s.n_samples, held=s.n_samples)
     traj = _integrate(net, s, _check_seed(seed), chunk_samples)
     return io.run_dataset(net, s, np.asarray(traj.data), int(traj.divergence_step), seed)
 
@@ -420,6 +422,9 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
     variants = _coupling_variants(net, couplings)
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
                          delay_rounding, history, noise, monitor, record, layout, divergence_bound)
+    for _, variant in variants:
+        check_memory(variant, s, len(ks) * len(seed_list), chunk_samples or s.n_samples,
+                     held=len(variants) * s.n_samples)
     grid_k = np.repeat(ks, len(seed_list))
     grid_seed = np.tile(seed_list, len(ks))
     results = []
@@ -429,6 +434,36 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
         results.append((name, variant, samples.reshape(shape + samples.shape[1:]),
                         div.reshape(shape)))
     return io.sweep_dataset(results, ks, seed_list if seeds is not None else None, s)
+
+
+def check_memory(net: Network, s: Settings, n_runs: int, segment_samples: int, held: int) -> int:
+    """Estimate the memory of running ``n_runs`` of ``net`` in one call (segments of
+    ``segment_samples`` samples; ``held`` samples per run kept in memory in all) with
+    :func:`massengine.memory.estimate_bytes`, and refuse before allocating anything if it
+    does not fit. Returns the estimate (bytes)."""
+    n = net.n_regions
+    itemsize = np.dtype(s.precision).itemsize
+    n_batch = max(n_runs, 2)  # a batch of one is padded to two
+    total = 0
+    for term in net.terms:
+        weights = term.weights
+        if isinstance(weights, jax.core.Tracer):
+            return 0
+        density = np.count_nonzero(np.asarray(weights)) / max(n * n, 1)
+        sparse = s.layout == "sparse" or (s.layout == "auto" and density <= SPARSE_BELOW)
+        n_edges = int(density * n * n) if sparse else None
+        horizon = 1 if term.delays is None else int(math.ceil(term.max_delay / s.dt)) + 2
+        total += memory.estimate_bytes(n, n_edges, horizon, n_batch, 0, 0, itemsize,
+                                       n_vars=len(net.node.state_vars))
+    samples = 2 * segment_samples * len(s.record) * n * n_batch * itemsize
+    host = max(held - segment_samples, 0) * len(s.record) * n * n_runs * itemsize
+    total += samples + host
+    memory.require(total, f"{n_runs} run(s) of {n} regions ({s.n_samples} samples of {len(s.record)} "
+                   f"signal(s), {s.precision})",
+                   "run fewer k values or seeds per call (k_per_job in a campaign), use fewer regions, "
+                   "float32, a longer sample period, chunk_samples= / sweep_to_store (streams samples to disk), "
+                   "or layout='sparse' for a sparse network.")
+    return total
 
 
 def _check_ks(k):
@@ -527,6 +562,7 @@ def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None,
     s = _resolve(net, duration, settings)
     grid_k, grid_seed = np.repeat(ks, len(seed_list)), np.tile(seed_list, len(ks))
     chunk = chunk_samples or _samples_per_segment(len(grid_k), s, net.n_regions)
+    check_memory(net, s, len(grid_k), chunk, held=chunk)
     shape = (len(ks), len(seed_list), s.n_samples, len(s.record), net.n_regions)
     import dask.array  # here, not at the top: it costs every import of massengine ~1 s
 
