@@ -36,7 +36,8 @@ INSPECT_FLAGS = ("--dry-run", "--dryrun", "--lint", "--unlock", "--list", "--lis
                  "--detailed-summary", "--dag", "--rulegraph", "--filegraph", "--d3dag", "--cleanup-metadata",
                  "--list-changes", "--list-code-changes", "--list-input-changes", "--list-params-changes",
                  "--list-untracked", "--delete-all-output", "--delete-temp-output", "--containerize",
-                 "--print-compilation", "--archive", "--export-cwl", "--generate-unit-tests")
+                 "--print-compilation", "--archive", "--export-cwl", "--generate-unit-tests", "--report",
+                 "--touch")
 
 
 class OutputDirInUse(RuntimeError):

@@ -53,8 +53,8 @@ API_PROBES = [
      r"normalize='sym' needs non-negative degrees .* row 0 sums below zero"),
     ("laplacian coupling negative degree", lambda: net(weights=NEG, coupling="laplacian", normalize="rw"),
      r"normalize='rw' needs non-negative degrees"),
-    ("dt > duration", lambda: me.simulate(net(), duration=1.0, dt=2.0),
-     r"dt = 2 ms is longer than the run \(duration = 1 ms\)"),
+    ("dt > duration", lambda: me.simulate(net(), duration=1.0, dt=1.5),  # main: one sample, at 1.5 ms
+     r"dt = 1.5 ms is longer than the run \(duration = 1 ms\)"),
     ("duration not whole steps", lambda: me.simulate(net(), duration=10.05, dt=0.1),
      r"duration = 10.05 ms is not a whole number of steps of dt = 0.1 ms; use 10 or 10.1 ms"),
     ("transient not whole steps", lambda: me.simulate(net(), duration=10.0, dt=0.1, transient=2.25),
