@@ -82,7 +82,8 @@ def _variables(data, record, dims, model) -> dict:
 
 # The engine checks for a non-finite state once per sample period (and per period of the
 # transient): the time is that of the first check that found one.
-DIVERGENCE_ATTRS = {"units": "ms", "description": "time of the first sample at which the state was non-finite"}
+DIVERGENCE_ATTRS = {"units": "ms", "description": "time of the first sample at which the state was non-finite "
+                    "or beyond divergence_bound"}
 
 
 def _divergence_time(steps, dt):
@@ -409,9 +410,12 @@ def open_store(path, verify: bool = False) -> xr.Dataset:
 
 
 def provenance_text(path) -> str:
-    """Human-readable provenance of a store: what produced it, with which settings."""
+    """Human-readable provenance of a store: what produced it, with which settings, and
+    whether it verifies against its manifest (:func:`verify_store`)."""
+    problems = verify_store(path)
     attrs = open_store(path).attrs
-    lines = [f"store: {path}"]
+    integrity = "ok (every file matches the manifest)" if not problems else "FAILED: " + " ".join(problems)
+    lines = [f"store: {path}", f"integrity: {integrity}"]
     for key in sorted(attrs):
         value = attrs[key]
         if isinstance(value, str) and value[:1] in "{[":

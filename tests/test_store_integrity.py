@@ -105,11 +105,14 @@ def test_verify_names_a_damaged_store_and_how_to_regenerate_it(store, tmp_path, 
     with pytest.raises(io.StoreError, match=r"is incomplete or corrupt: .* Move it aside or delete it and rerun "
                                             r"snakemake"):
         io.open_store(path, verify=True)
+    if damage != "truncate_metadata":  # (that one cannot be opened at all: the test below)
+        assert f"integrity: FAILED: {path}" in io.provenance_text(path)
 
 
 def test_verify_passes_on_intact_stores(store, capsys):
     assert cli.main(["verify", str(store)]) == 0
     assert "1 store(s) verified" in capsys.readouterr().out
+    assert "integrity: ok" in io.provenance_text(store)
 
 
 def test_a_truncated_zarr_json_gives_a_clear_message_not_a_json_error(store, tmp_path):
