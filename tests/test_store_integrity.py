@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -159,3 +160,34 @@ def test_temporary_copies_are_owned_by_their_writer(tmp_path):
         sleeper.kill()
         sleeper.wait()
     assert os.path.basename(io.find_stores(tmp_path)[0]) == "s.zarr"  # leftovers are not stores
+
+
+WRITER = """
+import sys
+import time
+import numpy as np
+import massengine as me
+net = me.Network(me.nodes.Hopf(initial={"x": 0.2}), weights=np.ones((2, 2)))
+me.sweep_to_store(net, [float(sys.argv[2])], sys.argv[1], duration=5.0, dt=0.1, overwrite=True, log=print)
+"""
+
+
+def test_two_writers_of_one_store_do_not_destroy_each_other(tmp_path):
+    """Two processes (two clones, two configs) write the same store at once: each keeps its own
+    temporary copy, both finish, and the store that survives is complete. (Before: the
+    second deleted the first's partial copy, and the first failed.)"""
+    target = tmp_path / "s.zarr"
+    env = {**os.environ, "MASSENGINE_TEST_FAULT": "s.zarr:pause:4"}  # each holds its copy 4 s before renaming
+    first = subprocess.Popen([sys.executable, "-c", WRITER, str(target), "0.1"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob(".s.zarr.tmp-*")):
+        time.sleep(0.05)
+    second = subprocess.run([sys.executable, "-c", WRITER, str(target), "0.2"], env=env, capture_output=True,
+                            text=True, timeout=300)
+    out_first, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, out_first[-2000:]
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert io.verify_store(target) == []
+    assert io.open_store(target)["k"].values.tolist() in ([0.1], [0.2])
+    assert [p.name for p in tmp_path.iterdir()] == ["s.zarr"]  # no leftovers
