@@ -308,6 +308,26 @@ def _stale(leftover: Path, base: str) -> bool:
     return pid.isdigit() and not pid_alive(int(pid))
 
 
+def remove_leftovers(root, other_hosts: bool = False) -> list[Path]:
+    """Remove the temporary copies (``.<store>.tmp-...``, ``.old-...``, ``.partial-...``) under
+    ``root`` whose writer is gone (this host, dead pid) — and, with ``other_hosts``, those of
+    other hosts too (a campaign that owns its output directory knows no writer of a previous
+    run is still wanted there). Returns what was removed."""
+    removed = []
+    host = socket.gethostname()
+    for leftover in sorted(Path(root).rglob(".*.zarr.*")):
+        name = leftover.name
+        base = name[: name.index(".zarr.") + len(".zarr.")]
+        kind, _, owner = name[len(base):].partition("-")
+        if not leftover.is_dir() or kind not in ("tmp", "old", "partial"):
+            continue
+        foreign = kind != "partial" and not owner.startswith(host + "-")
+        if _stale(leftover, base) or (other_hosts and foreign):
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed.append(leftover)
+    return removed
+
+
 def write_store(ds: xr.Dataset, path, stream=None, overwrite: bool = False, log=None) -> Path:
     """Write ``ds`` to the zarr store ``path`` atomically and verifiably.
 

@@ -13,6 +13,8 @@ schedules the jobs, never in a job) and :func:`release` when the run ends:
   ``--unlock``. When the record shows the previous Snakemake of this working directory is
   gone, the lock files that cover only this campaign's outputs are removed, so rerunning the
   same command resumes.
+- **Leftovers.** Temporary copies of stores whose writer is gone (this host: dead pid; any
+  other host: a job of a previous run, e.g. killed by a walltime) are removed.
 - **Verification.** Every store under the output directory is checked against its manifest
   (:func:`massengine.io.verify_store`); one that fails (a deleted chunk, a truncated
   ``zarr.json``) is renamed aside to ``<store>.corrupt-<time>`` — nothing is deleted — so
@@ -189,6 +191,8 @@ def start(out, config_hash: str, argv, log=print) -> None:
         log(f"massengine: the previous run writing {out} ({_describe(previous)}) is gone; taking over.")
         for lock in remove_stale_locks(out, previous):
             log(f"massengine: removed Snakemake's stale lock {lock} (its Snakemake was killed).")
+    for leftover in io.remove_leftovers(out, other_hosts=True):
+        log(f"massengine: removed {leftover}, the temporary copy of a writer that is gone.")
     for store, aside, problems in quarantine(out):
         what = "; ".join(p.split(": ", 1)[-1] for p in problems[:2])
         log(f"massengine: {store} failed verification ({what}); moved aside to "

@@ -191,3 +191,25 @@ def test_two_writers_of_one_store_do_not_destroy_each_other(tmp_path):
     assert io.verify_store(target) == []
     assert io.open_store(target)["k"].values.tolist() in ([0.1], [0.2])
     assert [p.name for p in tmp_path.iterdir()] == ["s.zarr"]  # no leftovers
+
+
+def test_a_campaign_start_removes_leftovers_of_gone_writers_on_any_host(tmp_path):
+    from massengine import outdir
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        host = socket.gethostname()
+        sims = tmp_path / "simulations" / "tanh"
+        sims.mkdir(parents=True)
+        live = sims / f".chunk0000.zarr.tmp-{host}-{sleeper.pid}-ab"
+        node = sims / f".chunk0001.zarr.tmp-node17-{sleeper.pid}-ab"  # a SLURM job of a killed run
+        for leftover in (live, node):
+            leftover.mkdir()
+        messages = []
+        outdir.start(tmp_path, "hash", ["--cores", "2"], log=messages.append)
+        assert live.exists() and not node.exists()
+        assert any(f"removed {node}" in m for m in messages)
+        outdir.release(tmp_path)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
