@@ -54,7 +54,7 @@ def main():
             for side in ("old", "new"):
                 results[case][side].append(measure(getattr(args, side), n, args.duration))
     summary = {case: {side: statistics.median(v) for side, v in r.items()} for case, r in results.items()}
-    for case, s in summary.items():
+    for s in summary.values():
         s["new_over_old"] = round(s["new"] / s["old"], 3)
     text = json.dumps({"old": str(args.old), "new": str(args.new), "raw": results, "median": summary}, indent=2)
     print(text)

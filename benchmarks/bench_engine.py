@@ -70,7 +70,7 @@ def scaling(tvb_net):
     out = {"batch_at_N76": {}, "N_at_batch32": {}}
     for batch in (1, 8, 32, 128):
         ks = np.linspace(0.0, 1.0, batch)
-        for layout in ("dense", "sparse"):
+        for layout in ("dense", "sparse", "ell"):
             out["batch_at_N76"][f"{batch}_{layout}"] = measure(tvb_net, ks, 200.0, 0.1, layout)["region_steps_per_s"]
     nets = {"8": me.datasets.load("example_connectome"), "76": None, "192": None,
             "500_synthetic_10pct": me.synthetic_connectome(500, density=0.1, seed=0)}
@@ -87,7 +87,7 @@ def scaling(tvb_net):
             net = me.Network(node, weights=conn.weights, distances=conn.distances, speed=10.0, k=0.1)
         if net is None:
             continue
-        for layout in ("dense", "sparse"):
+        for layout in ("dense", "sparse", "ell"):
             out["N_at_batch32"][f"{name}_{layout}"] = measure(net, ks, 200.0, 0.1, layout)["region_steps_per_s"]
     return out
 
@@ -111,7 +111,7 @@ def main():
         "density": round(float((w != 0).mean()), 3),
     }
     ks = np.linspace(0.0, 1.0, args.n_k)
-    for layout in ("dense", "sparse", "auto"):
+    for layout in ("dense", "sparse", "ell", "auto"):
         result[f"single_run_{layout}"] = measure(net, None, args.duration, 0.1, layout)
         result[f"sweep_{layout}"] = measure(net, ks, args.duration, 0.1, layout)
     if args.scaling:

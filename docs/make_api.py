@@ -7,7 +7,7 @@ import inspect
 from pathlib import Path
 
 import massengine as me
-from massengine import campaign, config, io, metrics, viz
+from massengine import batching, campaign, config, io, memory, metrics, viz
 
 SECTIONS = [
     ("Networks and runs", [me.Network, me.CouplingTerm, me.simulate, me.sweep, me.integrate, me.Trajectory]),
@@ -21,11 +21,13 @@ SECTIONS = [
                  metrics.fcd_variance, metrics.order_parameter, metrics.synchrony, metrics.metastability,
                  metrics.welch_psd, metrics.peak_frequency, metrics.mean_amplitude, metrics.compute]),
     ("Figures", [viz.plot_timeseries, viz.plot_matrix, viz.plot_metric_vs_k, viz.plot_heatmap]),
-    ("Stores", [io.as_store, io.write_store, io.open_store, me.open_campaign, io.describe, io.label_coords,
-                io.provenance_text]),
-    ("Campaigns", [config.check, config.check_keys, config.schema_path, config.network, config.sweep_kwargs,
-                   campaign.run_logged, campaign.simulate_chunk, campaign.metrics_chunk, campaign.aggregate,
-                   campaign.make_report]),
+    ("Stores", [io.as_store, io.write_store, io.open_store, io.verify_store, io.check_store, io.find_stores,
+                me.open_campaign, io.describe, io.label_coords, io.provenance_text]),
+    ("Memory", [memory.estimate_bytes, memory.network_host_bytes, memory.available_bytes, memory.require,
+                batching.plan, batching.footprint, batching.free_bytes]),
+    ("Campaigns", [config.check, config.check_file, config.schema_path, config.check_keys, config.network,
+                   config.sweep_kwargs, config.k_per_job, campaign.run_logged, campaign.simulate_chunk,
+                   campaign.metrics_chunk, campaign.aggregate, campaign.make_report]),
 ]
 
 

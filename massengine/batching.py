@@ -10,10 +10,11 @@ gives every batch size the same numbers, and segments carry their state whole).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
+
+from . import memory
 
 # Share of the free memory a batch may plan for: XLA's temporaries, the copies of a segment
 # on its way out and other processes need the rest.
@@ -57,19 +58,7 @@ def free_bytes(device) -> int:
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None
     if stats and "bytes_limit" in stats:
         return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
-    return host_available_bytes()
-
-
-def host_available_bytes() -> int:
-    """MemAvailable of /proc/meminfo (memory the host can give without swapping)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return memory.available_bytes()
 
 
 def _gib(n: int) -> str:

@@ -116,7 +116,10 @@ def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out) -> 
                 len(kwargs["seeds"]), net.n_regions, kwargs["duration"], kwargs["dt"])
     # Streamed: each time segment reaches the store as it is computed (memory holds one).
     attrs = provenance_attrs(config, "simulate")
-    _falling_back_to_cpu(lambda: sweep_to_store(net, np.asarray(ks, dtype=float), out, attrs=attrs, **kwargs))
+    # overwrite: the job owns its output (Snakemake removes it before a rerun anyway); a
+    # directory there that is not a store is still never deleted.
+    _falling_back_to_cpu(lambda: sweep_to_store(net, np.asarray(ks, dtype=float), out, attrs=attrs,
+                                                overwrite=True, log=logger.info, **kwargs))
     elapsed = time.perf_counter() - start
     n_div = int(io.open_store(out)["diverged"].sum())
     runs = len(ks) * len(kwargs["seeds"])
@@ -133,7 +136,7 @@ def metrics_chunk(config: Mapping, store_path, out, threads: int = 1) -> Path:
 
     start = time.perf_counter()
     mconf = config["metrics"]
-    traj = io.open_store(store_path)
+    traj = io.open_store(store_path, verify=True)  # a missing chunk would read as NaN
     variable = mconf.get("variable") or next(v for v in traj.data_vars if traj[v].dims[-2:] == ("time", "region"))
     if variable not in traj:
         cfg._fail("metrics.variable", f"{variable!r} was not recorded; recorded: {', '.join(traj.data_vars)}.")
@@ -151,7 +154,7 @@ def metrics_chunk(config: Mapping, store_path, out, threads: int = 1) -> Path:
     else:
         result = lazy.compute(scheduler="threads", num_workers=threads)
     result.attrs.update({**traj.attrs, **result.attrs, "stage": "metrics"})
-    io.write_store(io.label_coords(result), out, consolidated=True)
+    io.write_store(io.label_coords(result), out, consolidated=True, overwrite=True, log=logger.info)
     logger.info("metrics of %s (%s) in %.1f s", store_path, variable, time.perf_counter() - start)
     return Path(out)
 
@@ -161,13 +164,13 @@ def aggregate(metric_stores: Sequence, out_zarr, out_csv) -> xr.Dataset:
     coupling × k × seed), streaming through dask rather than loading all at once."""
     from . import metrics
 
-    datasets = [io.open_store(p) for p in metric_stores]
+    datasets = [io.open_store(p, verify=True) for p in metric_stores]
     summary = xr.combine_by_coords(datasets, combine_attrs="drop_conflicts", data_vars="all",
                                    coords="different", join="outer", compat="no_conflicts")
     summary = summary.transpose("coupling", "k", "seed", ...)
     summary.attrs["stage"] = "aggregate"
     io.describe(summary, "campaign summary: metrics of every run", f"campaign.aggregate({len(datasets)} metric stores)")
-    io.write_store(summary.chunk({"k": -1}), out_zarr, consolidated=True)
+    io.write_store(summary.chunk({"k": -1}), out_zarr, consolidated=True, overwrite=True, log=logger.info)
     table = summary[list(metrics.SCALARS) + ["diverged", "divergence_time"]].to_dataframe().reset_index()
     table = table[["coupling", "k", "seed", *metrics.SCALARS, "diverged", "divergence_time"]]
     tmp = Path(out_csv).with_name(f".{Path(out_csv).name}.partial")

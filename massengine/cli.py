@@ -1,5 +1,5 @@
 """Command line: ``massengine provenance STORE``, ``massengine check CONFIG``,
-``massengine couplings``."""
+``massengine verify PATH``, ``massengine couplings``."""
 
 from __future__ import annotations
 
@@ -15,17 +15,38 @@ def _provenance(args) -> int:
     return 0
 
 
-def _check(args) -> int:
-    import yaml
-    from snakemake.utils import validate
+def _verify(args) -> int:
+    from .io import find_stores, verify_store
 
+    root = Path(args.path)
+    if not root.exists():
+        raise ValueError(f"{args.path!r} does not exist; give a store or a campaign output directory.")
+    stores = find_stores(root)
+    if not stores:
+        raise ValueError(f"no zarr store under {args.path!r}.")
+    problems = [line for store in stores for line in verify_store(store)]
+    for line in problems:
+        print(line)
+    bad = len({line.split(": ", 1)[0] for line in problems})
+    if problems:
+        print(f"{bad} of {len(stores)} store(s) failed verification. Move them aside or delete them and rerun "
+              "snakemake (its start moves stores that fail verification aside and redoes them).")
+        return 1
+    print(f"{len(stores)} store(s) verified: complete and intact.")
+    return 0
+
+
+def _check(args) -> int:
     from . import config as mecfg
 
-    config = yaml.safe_load(Path(args.config).read_text())
-    schema_path = Path(args.schema) if args.schema else mecfg.schema_path()
-    mecfg.check_keys(config, yaml.safe_load(schema_path.read_text()))
-    validate(config, str(schema_path))
-    mecfg.check(config)
+    try:
+        config, problems = mecfg.check_file(args.config, args.schema)
+    except Exception as err:  # never a traceback for a config: one line, then out
+        config, problems = None, [f"{args.config}: {type(err).__name__}: {err}"]
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return 2
     chunks = mecfg.k_chunks(config)
     print(f"{args.config}: valid; {len(config['couplings'])} coupling(s) x {len(chunks)} chunk(s) = "
           f"{len(config['couplings']) * len(chunks)} simulate jobs")
@@ -49,8 +70,12 @@ def main(argv=None) -> int:
     p.set_defaults(func=_provenance)
     p = sub.add_parser("check", help="validate a campaign config without running it")
     p.add_argument("config")
-    p.add_argument("--schema", default=None, help="JSON Schema to validate against (default: the packaged one)")
+    p.add_argument("--schema", default=None, help="the JSON Schema (default: the one shipped with massengine)")
     p.set_defaults(func=_check)
+    p = sub.add_parser("verify", help="check stores (or every store of a campaign output directory) "
+                       "against their manifests: missing, truncated or corrupt files")
+    p.add_argument("path")
+    p.set_defaults(func=_verify)
     p = sub.add_parser("couplings", help="list every coupling with its formula and parameters")
     p.set_defaults(func=_couplings)
     args = parser.parse_args(argv)

@@ -30,6 +30,7 @@ from .connectivity import Connectome, normalize_weights
 from .couplings import COUPLINGS, get_coupling
 from .network import Network
 from .nodes import MODELS, get_model
+from .nodes.base import initial_values
 from .parameters import closest
 
 
@@ -151,8 +152,7 @@ def _initial(config: Mapping, model, n: int) -> dict:
             _fail(key, f"unknown state variable; {model.name} has {', '.join(model.state_vars)}."
                   + closest(var, model.state_vars))
         if isinstance(value, Mapping):
-            low, high = value["uniform"]
-            value = np.random.default_rng(value.get("seed", 0)).uniform(low, high, n)
+            value = initial_values(value, n, key)
         elif isinstance(value, list) and len(value) != n:
             _fail(key, f"a list needs one value per region ({n}), got {len(value)}.")
         out[var] = np.asarray(value, dtype=np.float64)
@@ -202,7 +202,12 @@ def network(config: Mapping, coupling: str, conn: Connectome | None = None, quie
     sim = config["connectome"]
     node = _node(config, conn.n_regions)
     speed = sim.get("speed")
+    if speed and conn.distances is None:
+        _fail("connectome.speed", f"the connectome {conn.name!r} has no distances (tract lengths), so speed "
+              "cannot give delays; add connectome.distances (a file of (N, N) lengths in mm) or set speed: null "
+              "for instantaneous coupling.")
     distances = conn.distances if speed else None
+    speed = speed if distances is not None else None
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore", UserWarning)
@@ -237,6 +242,7 @@ def sweep_kwargs(config: Mapping) -> dict:
         integrator=sim["integrator"], history=sim["history"], precision=sim["precision"],
         delay_rounding=sim["delay_rounding"], monitor=sim["monitor"],
         noise=None if noise in (None, 0, {}) else noise, seeds=list(config["seeds"]),
+        divergence_bound=sim.get("divergence_bound"),
     )
 
 
@@ -252,7 +258,10 @@ def check(config: Mapping) -> None:
         _fail("couplings", "no coupling configured; name at least one, e.g. {diffusive: {}}.")
     if not config["seeds"]:
         _fail("seeds", "give at least one seed, e.g. [0].")
+    if len(set(config["seeds"])) != len(config["seeds"]):
+        _fail("seeds", f"seeds must be distinct (each names one run), got {config['seeds']}.")
     conn = load_connectome(config)
+    settings = None
     for i, name in enumerate(config["couplings"]):
         net = network(config, name, conn, quiet=i > 0)
         try:
@@ -260,12 +269,43 @@ def check(config: Mapping) -> None:
 
             kw = sweep_kwargs(config)
             kw.pop("seeds")
-            resolve_settings(net, kw["duration"], kw["dt"], kw["transient"], kw["sample_every"],
-                             kw["integrator"], kw["precision"], kw["delay_rounding"], kw["history"],
-                             kw["noise"], kw["monitor"], kw["record"])
+            settings = resolve_settings(net, kw["duration"], kw["dt"], kw["transient"], kw["sample_every"],
+                                        kw["integrator"], kw["precision"], kw["delay_rounding"], kw["history"],
+                                        kw["noise"], kw["monitor"], kw["record"],
+                                        divergence_bound=kw["divergence_bound"])
         except ValueError as err:
             _fail("simulation", str(err))
-    target = config["metrics"].get("target_fc")
+    _check_metrics(config, settings, conn)
+
+
+def _check_metrics(config: Mapping, settings, conn: Connectome) -> None:
+    """What the metrics stage would fail on after every simulation has run: a variable that
+    is not recorded, a band the sampling cannot resolve, an FCD window longer than the data,
+    a target FC that cannot rank anything."""
+    mconf = config["metrics"]
+    variable = mconf.get("variable")
+    if variable is not None and variable not in settings.record:
+        _fail("metrics.variable", f"{variable!r} is not recorded; recorded: {', '.join(settings.record)}. "
+              f"Add it to simulation.record or analyse one of those.")
+    period = settings.sample_every * settings.dt  # ms
+    nyquist = 1000.0 / period / 2
+    band = mconf.get("band")
+    if band is not None:
+        low, high = band
+        if not low < high:
+            _fail("metrics.band", f"[{low:g}, {high:g}] Hz is inverted or empty: give [low, high] with low < high.")
+        if high >= nyquist:
+            _fail("metrics.band", f"the upper edge {high:g} Hz is at or above the Nyquist frequency "
+                  f"{nyquist:g} Hz of samples every {period:g} ms; lower it below {nyquist:g} Hz or lower "
+                  "simulation.sample_period.")
+    window = max(3, int(round(mconf["fcd_window"] / period)))
+    if window > settings.n_samples:
+        recorded = settings.duration - settings.transient
+        _fail("metrics.fcd_window", f"{mconf['fcd_window']:g} ms is longer than the recorded data "
+              f"({recorded:g} ms = {settings.n_samples} samples); lower fcd_window or raise simulation.duration.")
+    if settings.n_samples < 2:
+        _fail("simulation.duration", "the metrics need at least 2 samples; raise duration or lower sample_period.")
+    target = mconf.get("target_fc")
     if target:
         fc = datasets.read_matrix(target, "metrics.target_fc") if Path(target).exists() else None
         if fc is None:
@@ -273,6 +313,67 @@ def check(config: Mapping) -> None:
         if fc.shape != (conn.n_regions,) * 2:
             _fail("metrics.target_fc", f"shape {fc.shape} does not match the connectome's "
                   f"{conn.n_regions} regions.")
+        check_target_fc(fc, "metrics.target_fc")
+
+
+def check_target_fc(fc, key: str = "target_fc") -> None:
+    """A target FC must vary off its diagonal: a constant one correlates with nothing, and the
+    report would silently rank k by the structural connectivity instead."""
+    fc = np.asarray(fc, dtype=np.float64)
+    off = fc[~np.eye(fc.shape[0], dtype=bool)]
+    if off.size == 0 or not np.all(np.isfinite(off)) or np.ptp(off) == 0:
+        _fail(key, "the target FC is constant (or non-finite) off its diagonal: correlation with it is undefined "
+              "and nothing could be ranked by it. Give an empirical FC matrix, or leave target_fc out to rank "
+              "by the structural connectivity.")
+
+
+def check_file(path, schema_file=None) -> tuple[dict | None, list[str]]:
+    """Read and check the campaign config file ``path``: ``(config with defaults, [])`` or
+    ``(None, problems)``, one line per problem naming the key (or the file) and the fix.
+    Never raises for a bad file."""
+    import jsonschema
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        return None, [f"{path}: cannot read it ({err.strerror or err})."]
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        what = getattr(err, "problem", None) or str(err).splitlines()[0]
+        return None, [f"{path}: not valid YAML{at}: {what}."]
+    if config is None:
+        return None, [f"{path}: the file is empty; a campaign config is a mapping of keys (see config/config.yaml)."]
+    if not isinstance(config, Mapping):
+        return None, [f"{path}: the top level must be a mapping of keys (output_dir:, node:, couplings:, ...), "
+                      f"got a {type(config).__name__}: {str(config)[:60]!r}."]
+    schema_file = Path(schema_file) if schema_file else schema_path()
+    schema = yaml.safe_load(schema_file.read_text())
+    problems = []
+    try:
+        check_keys(config, schema)
+    except ConfigError as err:
+        problems.append(str(err))
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        if "Additional properties" in error.message and problems:
+            continue  # already named, with a suggestion, by check_keys
+        problems.append(f"{key}: {error.message}.")
+    if problems:
+        return None, problems
+    from snakemake.utils import validate
+
+    validate(config, str(schema_file))  # fills the schema's defaults, as the workflow does
+    try:
+        check(config)
+    except ConfigError as err:
+        return None, [str(err)]
+    return config, []
 
 
 def config_hash(config: Mapping) -> str:

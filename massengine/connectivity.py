@@ -97,7 +97,8 @@ def check_distances(distances, n: int, what: str = "distances") -> np.ndarray:
 
 def delays_from_distances(distances, speed: float) -> np.ndarray:
     """Conduction delays ``tau = distance / speed`` in ms (distance mm, speed mm/ms)."""
-    if not (np.isscalar(speed) and math.isfinite(speed) and speed > 0):
+    if not (isinstance(speed, (int, float, np.number)) and not isinstance(speed, bool)
+            and math.isfinite(speed) and speed > 0):
         raise ValueError(f"speed must be a finite number > 0 (mm/ms = m/s), got {speed!r}.")
     tau = np.asarray(distances, dtype=np.float64) / float(speed)
     np.fill_diagonal(tau, 0.0)
@@ -130,8 +131,25 @@ def laplacian_connectivity(weights, normalize: str | None = None) -> np.ndarray:
             f"normalize must be one of {LAPLACIAN_NORMALIZATIONS}, got {normalize!r}."
         )
     w = check_weights(weights)
+    check_laplacian_degrees(w, normalize)
     warn_isolated(w.sum(axis=1) == 0)
     return laplacian_formula(w, normalize, np)
+
+
+def check_laplacian_degrees(w, normalize) -> None:
+    """A normalised Laplacian takes 1/degree or 1/sqrt(degree): a negative degree (a row of
+    negative weights summing below zero) would give NaN or a meaningless sign flip that a run
+    reports as "diverged". Refuse it with the rows named."""
+    if normalize is None:
+        return
+    degree = np.asarray(w).sum(axis=1)
+    negative = np.flatnonzero(degree < 0)
+    if negative.size:
+        rows = ", ".join(str(i) for i in negative[:5]) + (" ..." if negative.size > 5 else "")
+        raise ValueError(f"normalize={normalize!r} needs non-negative degrees (row sums of the weights), but "
+                         f"{'rows' if negative.size > 1 else 'row'} {rows} "
+                         f"{'sum' if negative.size > 1 else 'sums'} below zero (negative weights). Use "
+                         "normalize=None (L = D - W), or weights whose rows sum to >= 0.")
 
 
 def laplacian_formula(w, normalize, xp):

@@ -57,6 +57,7 @@ class RunSpec:
     monitor: str  # "sample": the state at the sample step; "mean": average over the period
     noise: bool
     unroll: int = 1  # steps per iteration of the inner time loop (fewer launches on a GPU)
+    bound: float = float("inf")  # |state| beyond it counts as diverged (NaN and inf always do)
 
 
 # Term entries that describe the network's wiring, not per-region values.
@@ -177,7 +178,7 @@ def advance(spec: RunSpec, params, carry, ks, keys):
         if count:
             carry, _ = jax.lax.scan(step, carry, None, length=count, unroll=min(spec.unroll, count))
         state, rings, n, diverged_at = carry
-        bad = ~jnp.all(jnp.isfinite(state), axis=(0, 1))
+        bad = ~jnp.all(jnp.abs(state) <= spec.bound, axis=(0, 1))  # False for NaN too
         diverged_at = jnp.where((diverged_at < 0) & bad, n, diverged_at)
         # NaN from the flag on: the run's later samples are NaN, its batch siblings untouched.
         return (jnp.where(diverged_at >= 0, jnp.nan, state), rings, n, diverged_at)

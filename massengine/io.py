@@ -6,11 +6,15 @@ provenance are attached here.
 from __future__ import annotations
 
 import datetime
+import glob
 import json
 import os
+import secrets
 import shutil
+import socket
 import time
 import warnings
+import zlib
 from pathlib import Path
 
 import jax
@@ -126,7 +130,8 @@ def _variables(data, record, dims, model) -> dict:
 
 # The engine checks for a non-finite state once per sample period (and per period of the
 # transient): the time is that of the first check that found one.
-DIVERGENCE_ATTRS = {"units": "ms", "description": "time of the first sample at which the state was non-finite"}
+DIVERGENCE_ATTRS = {"units": "ms", "description": "time of the first sample at which the state was non-finite "
+                    "or beyond divergence_bound"}
 
 
 def _divergence_time(steps, dt):
@@ -207,13 +212,187 @@ def as_store(sweep: xr.Dataset, extra_attrs: dict | None = None, time_chunk: int
     return label_coords(ds)
 
 
-def write_store(ds: xr.Dataset, path, stream=None, consolidated: bool = False) -> Path:
-    """Write ``ds`` to the zarr store ``path`` atomically.
+MANIFEST = "massengine-manifest.json"  # written last into a store, before its atomic rename
+_IGNORED = (".snakemake",)  # Snakemake's timestamp file inside directory outputs
 
-    The store is written beside its target under a temporary name and renamed into place
-    only when complete, so a killed job never leaves a store that looks finished (leftovers
-    of killed writers are removed by the next write). A failure (full or read-only disk)
-    removes the partial copy and names the path.
+
+class StoreError(ValueError):
+    """A store that is missing, incomplete or corrupt; the message names it and the fix."""
+
+
+def _regenerate_hint(path: Path) -> str:
+    return (f"Move it aside or delete it and rerun snakemake (a campaign's snakemake run moves a "
+            f"store that fails verification aside to {path.name}.corrupt-<time> and redoes it), or "
+            f"rewrite it with sweep_to_store(..., overwrite=True).")
+
+
+def _files(root: Path):
+    for f in sorted(root.rglob("*")):
+        rel = f.relative_to(root).as_posix()
+        if f.is_file() and rel != MANIFEST and not rel.startswith(_IGNORED):
+            yield rel, f
+
+
+def _crc32(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            crc = zlib.crc32(block, crc)
+    return crc
+
+
+def write_manifest(root) -> Path:
+    """Record every file of the store ``root`` (size and CRC-32) in its manifest."""
+    root = Path(root)
+    files = {rel: {"size": f.stat().st_size, "crc32": _crc32(f)} for rel, f in _files(root)}
+    manifest = {"format": 1, "massengine_version": version(), "files": files}
+    target = root / MANIFEST
+    target.write_text(json.dumps(manifest, indent=0, sort_keys=True))
+    return target
+
+
+def verify_store(path, checksums: bool = True) -> list[str]:
+    """Problems of the store ``path`` (empty when it is complete and intact).
+
+    Every file listed in the store's manifest must exist with its size and (``checksums``)
+    its CRC-32: a deleted chunk, a truncated or edited ``zarr.json`` or a store written
+    before manifests existed is reported, one line each, naming the store."""
+    path = Path(path)
+    name = str(path)
+    if not path.is_dir():
+        return [f"{name}: not a directory (no store here)."]
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        files = manifest["files"]
+    except FileNotFoundError:
+        return [f"{name}: no {MANIFEST} (incomplete, not written by massengine, or written by a "
+                f"massengine older than manifests): cannot be verified."]
+    except (ValueError, KeyError, TypeError):
+        return [f"{name}: {MANIFEST} is corrupt."]
+    problems = []
+    for rel, expected in files.items():
+        f = path / rel
+        if not f.is_file():
+            problems.append(f"{name}: missing file {rel}.")
+        elif f.stat().st_size != expected["size"]:
+            problems.append(f"{name}: {rel} has {f.stat().st_size} bytes, expected {expected['size']} "
+                            "(truncated or overwritten).")
+        elif checksums and _crc32(f) != expected["crc32"]:
+            problems.append(f"{name}: {rel} is corrupt (checksum mismatch).")
+    return problems
+
+
+def check_store(path, checksums: bool = True) -> None:
+    """Raise :class:`StoreError` (naming the store and how to regenerate it) unless the store
+    ``path`` verifies."""
+    problems = verify_store(path, checksums)
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise StoreError(f"store {str(path)!r} is incomplete or corrupt: " + " ".join(problems[:3])
+                         + more + " " + _regenerate_hint(Path(path)))
+
+
+def find_stores(root) -> list[Path]:
+    """Every store under ``root`` (``root`` itself if it is one): directories holding a
+    ``zarr.json`` or a manifest at their top, skipping temporary and set-aside copies."""
+    root = Path(root)
+    if _is_store(root):
+        return [root]
+    found = []
+    for sub in sorted(root.rglob("*.zarr")):
+        if sub.is_dir() and not any(part.startswith(".") for part in sub.relative_to(root).parts):
+            found.append(sub)
+    return found
+
+
+def _is_store(path: Path) -> bool:
+    return path.is_dir() and ((path / "zarr.json").exists() or (path / MANIFEST).exists()
+                              or (path / ".zgroup").exists())
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not any(f for f in path.iterdir() if not f.name.startswith(_IGNORED))
+
+
+def check_target(path, overwrite: bool = False) -> None:
+    """Refuse, before any work, to write a store over something it may not replace: a file or
+    a directory that is not a massengine store (never deleted), or an existing store unless
+    ``overwrite``."""
+    path = Path(path)
+    if not path.exists() or _is_empty_dir(path):
+        return
+    if not _is_store(path):
+        raise StoreError(f"{str(path)!r} exists and is not a massengine store; refusing to delete it. "
+                         "Choose another path, or move it away yourself.")
+    if not overwrite:
+        raise StoreError(f"store {str(path)!r} already exists; pass overwrite=True to replace it, or "
+                         "choose another path.")
+
+
+def _owner_tag() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _stale(leftover: Path, base: str) -> bool:
+    """A temporary copy of a writer that is gone: named ``.<store>.<kind>-<host>-<pid>-<rand>``
+    by :func:`write_store` (``.<store>.partial-<pid>`` by older versions), with that host being
+    this one and that pid dead. Another live writer's copy (or another host's) is left alone."""
+    kind, _, owner = leftover.name[len(base):].partition("-")
+    host = socket.gethostname()
+    if kind in ("tmp", "old") and owner.startswith(host + "-"):
+        pid = owner[len(host) + 1:].split("-")[0]
+    elif kind == "partial":  # older naming: .<store>.partial-<pid>
+        pid = owner
+    else:
+        return False
+    return pid.isdigit() and not pid_alive(int(pid))
+
+
+def remove_leftovers(root, other_hosts: bool = False) -> list[Path]:
+    """Remove the temporary copies (``.<store>.tmp-...``, ``.old-...``, ``.partial-...``) under
+    ``root`` whose writer is gone (this host, dead pid) — and, with ``other_hosts``, those of
+    other hosts too (a campaign that owns its output directory knows no writer of a previous
+    run is still wanted there). Returns what was removed."""
+    removed = []
+    host = socket.gethostname()
+    for leftover in sorted(Path(root).rglob(".*.zarr.*")):
+        name = leftover.name
+        base = name[: name.index(".zarr.") + len(".zarr.")]
+        kind, _, owner = name[len(base):].partition("-")
+        if not leftover.is_dir() or kind not in ("tmp", "old", "partial"):
+            continue
+        foreign = kind != "partial" and not owner.startswith(host + "-")
+        if _stale(leftover, base) or (other_hosts and foreign):
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed.append(leftover)
+    return removed
+
+
+def write_store(ds: xr.Dataset, path, stream=None, overwrite: bool = False, log=None,
+                consolidated: bool = False) -> Path:
+    """Write ``ds`` to the zarr store ``path`` atomically and verifiably.
+
+    The store is written beside its target under a temporary name owned by its writer
+    (``.<name>.tmp-<host>-<pid>-<random>``), gets a manifest of its files (sizes and CRC-32,
+    see :func:`verify_store`) and is renamed into place only when complete, so a killed job
+    never leaves a store that looks finished. Leftovers of writers that are gone (same host,
+    dead pid) are removed; those of live writers are not touched. A failure (full or
+    read-only disk) removes the partial copy and names the path.
+
+    ``path`` must not exist, be an empty directory, or (with ``overwrite=True``) be a
+    massengine store, which is then replaced (and ``log`` says so): a directory that is not a
+    store is never deleted (:class:`StoreError`).
 
     With ``stream``, ``ds`` is a template whose lazy (dask) variables are not computed: only
     its layout, coordinates and attributes are written, then each ``(region, piece)`` of the
@@ -224,20 +403,22 @@ def write_store(ds: xr.Dataset, path, stream=None, consolidated: bool = False) -
     summary stores, which are read from elsewhere.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    check_target(path, overwrite)
+    base = f".{path.name}."
+    tmp = path.with_name(f"{base}tmp-{_owner_tag()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in path.parent.glob(f".{path.name}.partial-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+        for leftover in path.parent.glob(f"{glob.escape(base)}*"):
+            if _stale(leftover, base):
+                shutil.rmtree(leftover, ignore_errors=True)
         ds.to_zarr(tmp, mode="w", consolidated=False, compute=stream is None)
         for region, piece in stream or ():
             piece.to_zarr(tmp, region=region, consolidated=False)
         if consolidated:
             _consolidate(tmp)
+        write_manifest(tmp)
         _fault_injection(path)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        _move_into_place(tmp, path, overwrite, log)
     except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(err, OSError):
@@ -257,6 +438,28 @@ def _consolidate(path: Path) -> None:
         zarr.consolidate_metadata(str(path))
 
 
+def _move_into_place(tmp: Path, path: Path, overwrite: bool, log) -> None:
+    """Rename ``tmp`` to ``path``; an existing store there (checked again: it may have
+    appeared meanwhile) is first renamed aside, then deleted, so no moment has neither."""
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    check_target(path, overwrite)
+    if _is_empty_dir(path):
+        shutil.rmtree(path)
+        os.replace(tmp, path)
+        return
+    old = path.with_name(f".{path.name}.old-{_owner_tag()}")
+    os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+    message = f"replaced the existing store {str(path)!r} (overwrite=True)"
+    if log is not None:
+        log(message)
+    else:
+        warnings.warn(message, UserWarning, stacklevel=3)
+
+
 def _fault_injection(path: Path) -> None:
     """Tests break a job in the middle of a write: ``MASSENGINE_TEST_FAULT="<store name>:pause:
     <seconds>"`` holds that store's writer just before the rename (to kill it there), and
@@ -273,21 +476,34 @@ def _fault_injection(path: Path) -> None:
         raise OSError(f"fault injected by MASSENGINE_TEST_FAULT={spec}")
 
 
-def open_store(path) -> xr.Dataset:
-    """Open a store written by :func:`write_store` (lazily, dask-backed)."""
+def open_store(path, verify: bool = False) -> xr.Dataset:
+    """Open a store written by :func:`write_store` (lazily, dask-backed). With ``verify``,
+    first check it against its manifest (:func:`check_store`). A store whose metadata cannot
+    be read raises :class:`StoreError` naming it and how to regenerate it."""
     path = Path(path)
+    if verify:
+        check_store(path)
     if not (path / "zarr.json").exists() and not (path / ".zgroup").exists():
-        raise ValueError(f"{str(path)!r} is not a complete massengine store (no zarr metadata).")
-    with warnings.catch_warnings():
-        # Snakemake leaves a timestamp file inside directory outputs; zarr need not mind it.
-        warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp")
-        return xr.open_zarr(path, consolidated=False)
+        raise StoreError(f"{str(path)!r} is not a complete massengine store (no zarr metadata). "
+                         + _regenerate_hint(path))
+    try:
+        with warnings.catch_warnings():
+            # Snakemake leaves a timestamp file inside directory outputs; zarr need not mind it.
+            warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp")
+            warnings.filterwarnings("ignore", message=rf"Object at {MANIFEST}")
+            return xr.open_zarr(path, consolidated=False)
+    except (ValueError, KeyError, OSError) as err:  # JSONDecodeError is a ValueError
+        raise StoreError(f"store {str(path)!r} cannot be read ({type(err).__name__}: {err}); its "
+                         "metadata is truncated or corrupt. " + _regenerate_hint(path)) from err
 
 
 def provenance_text(path) -> str:
-    """Human-readable provenance of a store: what produced it, with which settings."""
+    """Human-readable provenance of a store: what produced it, with which settings, and
+    whether it verifies against its manifest (:func:`verify_store`)."""
+    problems = verify_store(path)
     attrs = open_store(path).attrs
-    lines = [f"store: {path}"]
+    integrity = "ok (every file matches the manifest)" if not problems else "FAILED: " + " ".join(problems)
+    lines = [f"store: {path}", f"integrity: {integrity}"]
     for key in sorted(attrs):
         value = attrs[key]
         if isinstance(value, str) and value[:1] in "{[":

@@ -194,6 +194,10 @@ def compute(traj: xr.Dataset, variable: str, weights: np.ndarray, fcd_window_ms:
     window_j)``, PSD ``(k, seed, freq)``, the scalars of :data:`SCALARS` ``(k, seed)``,
     and ``diverged``/``divergence_time`` carried over.
     """
+    if target_fc is not None:
+        from .config import check_target_fc
+
+        check_target_fc(target_fc, "target_fc")
     da = traj[variable]
     times = traj["time"].values
     period_ms = float(times[1] - times[0]) if times.size > 1 else 1.0

@@ -11,7 +11,6 @@ JAX tracers under ``jax.grad``) and are immutable.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,6 +21,7 @@ import numpy as np
 
 from .connectivity import (
     check_distances,
+    check_laplacian_degrees,
     check_weights,
     default_labels,
     delays_from_distances,
@@ -29,6 +29,7 @@ from .connectivity import (
     warn_isolated,
 )
 from .couplings import get_coupling
+from .memory import network_host_bytes, require
 from .nodes.base import NodeModel
 
 
@@ -39,11 +40,15 @@ def is_concrete(value) -> bool:
 
 def check_number(name: str, value, n_regions: int | None = None):
     """Check a scalar (or per-region (N,) array) parameter; tracers pass unchecked."""
-    if not is_concrete(value) or value is None or isinstance(value, str):
+    if not is_concrete(value):
         return value
-    array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"parameter {name!r} must be numeric, got {value!r}.")
+    want = "a number" if n_regions is None else f"a number or an array of {n_regions} numbers (one per region)"
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged lists
+        array = np.asarray(None)
+    if value is None or array.dtype.kind not in "biuf":
+        raise ValueError(f"parameter {name!r} must be {want}, got {value!r}.")
     allowed = ((),) if n_regions is None else ((), (n_regions,))
     if array.shape not in allowed:
         want = "a scalar" if n_regions is None else f"a scalar or an array of shape ({n_regions},)"
@@ -81,6 +86,8 @@ class CouplingTerm:
         if self.delays is not None:
             n = np.shape(self.weights)[0]
             object.__setattr__(self, "delays", check_distances(self.delays, n, "delays (ms)"))
+        if self.coupling == "laplacian" and lap_needs_check(params, self.weights):
+            check_laplacian_degrees(self.weights, params.get("normalize"))
         lap = params.get("laplacian")
         if lap is not None and is_concrete(lap):
             n = np.shape(self.weights)[0]
@@ -109,6 +116,11 @@ class CouplingTerm:
 
 
 _TERM_FIELDS = {"coupling", "weights", "delays", "coupled_var", "target"}
+
+
+def lap_needs_check(params, weights) -> bool:
+    """A Laplacian coupling computing its normalised L from concrete weights."""
+    return params.get("laplacian") is None and params.get("normalize") is not None and is_concrete(weights)
 
 
 class Network:
@@ -144,6 +156,7 @@ class Network:
                 f"node must be a node model instance such as massengine.nodes.Hopf(), got {node!r}."
             )
         if terms is None:
+            _check_network_memory(weights, with_delays=distances is not None or delays is not None)
             terms = [
                 _single_term(
                     weights, distances, speed, delays, coupling, coupled_var, target,
@@ -164,6 +177,10 @@ class Network:
         self.labels = tuple(str(x) for x in labels) if labels is not None else default_labels(n)
         if len(self.labels) != n:
             raise ValueError(f"{len(self.labels)} labels for {n} regions; give one per region.")
+        if len(set(self.labels)) != n:
+            twice = sorted({x for x in self.labels if self.labels.count(x) > 1})
+            raise ValueError(f"labels must be distinct (each names one region of the output), got "
+                             f"{', '.join(map(repr, twice[:5]))} more than once.")
         for name, value in node.params.items():
             check_number(f"{node.name}.{name}", value, n_regions=n)
         node.initial_state(n)  # validates shapes of the initial values
@@ -224,6 +241,16 @@ class Network:
         return f"Network({self.node!r}, N={self.n_regions}, terms=[{', '.join(parts)}])"
 
 
+def _check_network_memory(weights, with_delays: bool) -> None:
+    """Refuse a network too big for this machine before allocating its derived arrays."""
+    shape = np.shape(weights) if weights is not None and is_concrete(weights) else ()
+    if len(shape) != 2:
+        return
+    n = shape[0]
+    require(network_host_bytes(n, 1, with_delays), f"a network of {n} regions",
+            "use fewer regions (a coarser parcellation), or a machine with more memory.")
+
+
 def _single_term(weights, distances, speed, delays, coupling, coupled_var, target,
                  self_connections, params) -> CouplingTerm:
     if weights is None:
@@ -238,6 +265,7 @@ def _single_term(weights, distances, speed, delays, coupling, coupled_var, targe
         if speed is None:
             raise ValueError("distances need a conduction speed (speed=, in mm/ms = m/s).")
         delays = delays_from_distances(distances, speed)
-    elif speed is not None and not (isinstance(speed, (int, float)) and math.isfinite(speed) and speed > 0):
-        raise ValueError(f"speed must be a finite number > 0 (mm/ms = m/s), got {speed!r}.")
+    elif speed is not None:
+        raise ValueError("speed= needs distances= (tract lengths in mm) to give delays; without them the "
+                         "coupling would be instantaneous. Pass distances=, or delays= (ms) directly, or drop speed.")
     return CouplingTerm(coupling, weights, delays, coupled_var, target, params)

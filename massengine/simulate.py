@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from . import batching, engine, history, io
+from . import batching, engine, history, io, memory
 from .connectivity import delay_steps
 from .couplings import get_coupling
 from .integrators import INTEGRATORS
@@ -49,6 +49,7 @@ class Settings:
     monitor: str
     record: tuple[str, ...]
     layout: str = "auto"
+    divergence_bound: float = float("inf")
 
     @property
     def n_steps(self) -> int:
@@ -81,6 +82,7 @@ class Settings:
             "delay_history": self.history if isinstance(self.history, str) else "array",
             "noise_sigma": "none" if noise is None else noise,
             "monitor": self.monitor,
+            "divergence_bound": self.divergence_bound if math.isfinite(self.divergence_bound) else "none",
         }
 
 
@@ -90,15 +92,60 @@ def _positive(name: str, value) -> float:
     return float(value)
 
 
+def _whole_steps(name: str, value: float, dt: float) -> None:
+    """``value`` (ms) must be a whole number of steps of ``dt``: the run could only round it,
+    and a rounded run would differ from what its attributes say."""
+    ratio = value / dt
+    steps = round(ratio)
+    if abs(ratio - steps) > 1e-6 + 1e-12 * abs(ratio):  # 300 / 0.1 = 2999.9999999999995 is whole
+        lower, upper = math.floor(ratio) * dt, math.ceil(ratio) * dt
+        raise ValueError(f"{name} = {value:g} ms is not a whole number of steps of dt = {dt:g} ms; use "
+                         f"{lower:.10g} or {upper:.10g} ms (or a dt that divides it).")
+
+
+def _check_record(net: Network, record) -> tuple[str, ...]:
+    if record is None:
+        return net.node.default_record
+    if isinstance(record, str):  # one name, not its letters
+        record = (record,)
+    if not isinstance(record, (list, tuple)) or not all(isinstance(r, str) for r in record):
+        raise ValueError(f"record must be a list of variable/observable names, e.g. {list(net.node.default_record)}, "
+                         f"got {record!r}.")
+    if not record:
+        raise ValueError(f"record must name at least one variable or observable; {net.node.name} has "
+                         f"{', '.join(net.node.signals())} (omit record for {list(net.node.default_record)}).")
+    if len(set(record)) != len(record):
+        raise ValueError(f"record names a variable twice: {list(record)}; give each once.")
+    for name in record:
+        net.node.check_signal(name, "recorded variable")
+    return tuple(record)
+
+
+def _check_bound(net: Network, bound) -> float:
+    if bound is None:
+        return float(net.node.divergence_bound)
+    if isinstance(bound, bool) or not isinstance(bound, (int, float, np.number)) or not bound > 0:
+        raise ValueError(f"divergence_bound must be a number > 0 (|state| beyond it counts as diverged; "
+                         f"float('inf') for none), got {bound!r}; {net.node.name}'s default is "
+                         f"{net.node.divergence_bound:g}.")
+    return float(bound)
+
+
 def resolve_settings(net: Network, duration, dt, transient, sample_every, integrator,
                      precision, delay_rounding, history_mode, noise, monitor, record,
-                     layout: str = "auto") -> Settings:
+                     layout: str = "auto", divergence_bound=None) -> Settings:
     duration, dt = _positive("duration", duration), _positive("dt", dt)
-    if not isinstance(transient, (int, float, np.number)) or not 0 <= transient < duration:
+    if (isinstance(transient, bool) or not isinstance(transient, (int, float, np.number))
+            or not 0 <= transient < duration):
         raise ValueError(
             f"transient must be >= 0 and shorter than duration ({duration} ms), got {transient!r}."
         )
-    if not isinstance(sample_every, (int, np.integer)) or sample_every < 1:
+    if dt > duration:
+        raise ValueError(f"dt = {dt:g} ms is longer than the run (duration = {duration:g} ms): lower dt or "
+                         "raise duration.")
+    _whole_steps("duration", duration, dt)
+    _whole_steps("transient", float(transient), dt)
+    if isinstance(sample_every, bool) or not isinstance(sample_every, (int, np.integer)) or sample_every < 1:
         raise ValueError(f"sample_every must be an integer >= 1 (steps of dt), got {sample_every!r}.")
     for name, value, valid in [
         ("integrator", integrator, INTEGRATORS),
@@ -106,7 +153,7 @@ def resolve_settings(net: Network, duration, dt, transient, sample_every, integr
         ("monitor", monitor, MONITORS),
         ("layout", layout, LAYOUTS),
     ]:
-        if value not in valid:
+        if not isinstance(value, str) or value not in valid:
             raise ValueError(f"{name} must be one of {valid}, got {value!r}.")
     if isinstance(history_mode, str) and history_mode not in history.HISTORY_MODES:
         raise ValueError(
@@ -117,11 +164,11 @@ def resolve_settings(net: Network, duration, dt, transient, sample_every, integr
             f"the longest conduction delay ({net.max_delay:g} ms) is longer than the run "
             f"({duration:g} ms): raise duration or speed."
         )
-    record = tuple(record) if record is not None else net.node.default_record
-    for name in record:
-        net.node.check_signal(name, "recorded variable")
+    record = _check_record(net, record)
+    bound = _check_bound(net, divergence_bound)
     settings = Settings(float(duration), float(dt), float(transient), int(sample_every),
-                        integrator, precision, delay_rounding, history_mode, noise, monitor, record, layout)
+                        integrator, precision, delay_rounding, history_mode, noise, monitor, record, layout,
+                        bound)
     if settings.n_samples < 1:
         raise ValueError(
             f"no samples: (duration - transient) = {duration - transient:g} ms is shorter than "
@@ -195,7 +242,7 @@ def build(net: Network, s: Settings):
     spec = engine.RunSpec(
         model=type(node), terms=tuple(terms), n_transient=s.n_transient,
         period=s.sample_every, n_samples=s.n_samples, integrator=s.integrator,
-        record=s.record, monitor=s.monitor, noise=s.noise is not None,
+        record=s.record, monitor=s.monitor, noise=s.noise is not None, bound=s.divergence_bound,
         unroll=UNROLL.get(backend, 1),
     )
     return spec, params, x0, tuple(rows)
@@ -312,7 +359,8 @@ def integrate(net: Network, duration: float, dt: float = 0.1, transient: float =
               sample_every: int = 1, record: Sequence[str] | None = None,
               integrator: str = "euler", history: Any = "zeros", noise=None, seed: int = 0,
               precision: str = "float32", delay_rounding: str = "ceil",
-              monitor: str = "sample", chunk_samples: int | None = None, layout: str = "auto") -> Trajectory:
+              monitor: str = "sample", chunk_samples: int | None = None, layout: str = "auto",
+              divergence_bound: float | None = None) -> Trajectory:
     """Run ``net`` once and return a :class:`Trajectory` of JAX arrays.
 
     This is the differentiable entry point: ``jax.grad`` of a loss on ``traj.data`` with
@@ -320,8 +368,9 @@ def integrate(net: Network, duration: float, dt: float = 0.1, transient: float =
     Arguments are those of :func:`simulate`.
     """
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
-                         delay_rounding, history, noise, monitor, record, layout)
-    return _integrate(net, s, seed, chunk_samples)
+                         delay_rounding, history, noise, monitor, record, layout, divergence_bound)
+    check_memory(net, s, 1)
+    return _integrate(net, s, _check_seed(seed), chunk_samples)
 
 
 def _integrate(net: Network, s: Settings, seed: int, chunk_samples: int | None) -> Trajectory:
@@ -356,7 +405,8 @@ def simulate(net: Network, duration: float, dt: float = 0.1, transient: float = 
              sample_every: int = 1, record: Sequence[str] | None = None,
              integrator: str = "euler", history: Any = "zeros", noise=None, seed: int = 0,
              precision: str = "float32", delay_rounding: str = "ceil",
-             monitor: str = "sample", chunk_samples: int | None = None, layout: str = "auto"):
+             monitor: str = "sample", chunk_samples: int | None = None, layout: str = "auto",
+             divergence_bound: float | None = None):
     """Simulate ``net`` for ``duration`` ms and return an ``xarray.Dataset`` (time, region).
 
     - ``dt``: step (ms); ``transient``: ms discarded before the first sample;
@@ -378,13 +428,21 @@ def simulate(net: Network, duration: float, dt: float = 0.1, transient: float = 
       ``"dense"``, ``"sparse"`` (edge list) or ``"ell"`` (padded in-neighbour lists); the
       same numbers up to float summation order.
 
-    A run that becomes non-finite is flagged in ``diverged``, with ``divergence_time`` the
-    first sample (or transient sample period) at which its state was non-finite; its
-    samples from then on are NaN.
+    - ``divergence_bound``: a state with ``|x|`` beyond it counts as diverged (default: the
+      model's ``divergence_bound``, 1e6; Kuramoto none), so that a blown-up run never
+      reports huge numbers as valid results.
+
+    ``duration`` and ``transient`` must be whole multiples of ``dt``, and ``dt`` no longer than
+    ``duration`` (refused otherwise: a rounded run would differ from its attributes).
+
+    A run that becomes non-finite (or leaves ``divergence_bound``) is flagged in
+    ``diverged``, with ``divergence_time`` the first sample (or transient sample period) at
+    which it was found; its samples from then on are NaN.
     """
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
-                         delay_rounding, history, noise, monitor, record, layout)
-    traj = _integrate(net, s, seed, chunk_samples)
+                         delay_rounding, history, noise, monitor, record, layout, divergence_bound)
+    check_memory(net, s, 1)
+    traj = _integrate(net, s, _check_seed(seed), chunk_samples)
     samples = np.moveaxis(np.asarray(traj.data), 1, 0)  # (n_record, n_samples, N), a view
     return io.run_dataset(net, s, samples, int(traj.divergence_step), seed)
 
@@ -394,7 +452,8 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
           transient: float = 0.0, sample_every: int = 1, record: Sequence[str] | None = None,
           integrator: str = "euler", history: Any = "zeros", noise=None,
           precision: str = "float32", delay_rounding: str = "ceil", monitor: str = "sample",
-          chunk_samples: int | None = None, layout: str = "auto", batch_size: int | None = None):
+          chunk_samples: int | None = None, layout: str = "auto", batch_size: int | None = None,
+          divergence_bound: float | None = None):
     """Sweep the coupling strength ``k`` (every term's) for one or several couplings.
 
     The (k, seed) runs of one coupling go through one compiled, vmapped call — or, when
@@ -406,13 +465,13 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
     ``seeds`` the run uses seed 0 and the ``seed`` dimension is omitted.
     """
     ks = _check_ks(k)
-    seed_list = [0] if seeds is None else [int(x) for x in seeds]
-    if not seed_list:
-        raise ValueError("seeds must not be empty (omit it for a single deterministic seed).")
+    seed_list = _check_seeds(seeds)
     variants = _coupling_variants(net, couplings)
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
-                         delay_rounding, history, noise, monitor, record, layout)
+                         delay_rounding, history, noise, monitor, record, layout, divergence_bound)
     grid = _RunGrid(ks, seed_list)
+    for _, variant in variants:
+        check_memory(variant, s, grid.size, held_runs=len(variants) * grid.size)
     # Filled in place segment by segment: the dataset wraps these arrays, no further copy.
     data = np.empty((len(s.record), len(variants), grid.size, s.n_samples, net.n_regions), s.precision)
     div = np.empty((len(variants), grid.size), np.int64)
@@ -424,17 +483,72 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
                             seed_list if seeds is not None else None, s)
 
 
+def check_memory(net: Network, s: Settings, n_runs: int, held_runs: int | None = None) -> int:
+    """Refuse, before anything is allocated, ``n_runs`` runs of ``net`` that cannot fit even
+    when split: the samples kept in host memory (``held_runs`` whole runs, default
+    ``n_runs``; 0 when they stream to a store) plus the smallest call the engine can make (a
+    batch of two runs, one sample per segment; :mod:`massengine.batching` sizes the real
+    batches to the free memory). Estimates with :func:`massengine.memory.estimate_bytes`;
+    returns the estimate (bytes)."""
+    n = net.n_regions
+    itemsize = np.dtype(s.precision).itemsize
+    held_runs = n_runs if held_runs is None else held_runs
+    total = held_runs * s.n_samples * len(s.record) * n * itemsize
+    for term in net.terms:
+        weights = term.weights
+        if isinstance(weights, jax.core.Tracer):
+            return 0
+        density = np.count_nonzero(np.asarray(weights)) / max(n * n, 1)
+        sparse = s.layout in ("sparse", "ell") or (s.layout == "auto" and density <= SPARSE_BELOW)
+        n_edges = int(density * n * n) if sparse else None
+        horizon = 1 if term.delays is None else int(math.ceil(term.max_delay / s.dt)) + 2
+        total += memory.estimate_bytes(n, n_edges, horizon, 2, 1, len(s.record), itemsize,
+                                       n_vars=len(net.node.state_vars))
+    memory.require(total, f"{n_runs} run(s) of {n} regions ({s.n_samples} samples of {len(s.record)} "
+                   f"signal(s), {s.precision})",
+                   "run fewer k values or seeds per call (k_per_job in a campaign), use fewer regions, "
+                   "float32, a longer sample period, or sweep_to_store (streams samples to disk).")
+    return total
+
+
 def _check_ks(k):
-    ks = np.atleast_1d(np.asarray(k, dtype=np.float64))
+    try:
+        ks = np.atleast_1d(np.asarray(k, dtype=np.float64))
+    except (TypeError, ValueError):
+        ks = np.asarray([np.nan])
     if ks.ndim != 1 or ks.size == 0 or not np.all(np.isfinite(ks)):
         raise ValueError(f"k must be a non-empty 1-D list of finite numbers, got {k!r}.")
+    if len(np.unique(ks)) != ks.size:
+        raise ValueError(f"k values must be distinct (each is one coordinate of the output), got {ks.tolist()}.")
     return ks
+
+
+SEED_RANGE = (-(2**31), 2**31)  # what the compiled program's int32 key seed holds
+
+
+def _check_seed(seed, name: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not SEED_RANGE[0] <= seed < SEED_RANGE[1]:
+        raise ValueError(f"{name} must be an integer in [-2**31, 2**31) (a 32-bit seed), got {seed!r}.")
+    return int(seed)
+
+
+def _check_seeds(seeds) -> list[int]:
+    if seeds is None:
+        return [0]
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ValueError(f"seeds must be a list of integers, e.g. [0, 1, 2], got {seeds!r}.")
+    seed_list = [_check_seed(x, "each seed") for x in seeds]
+    if not seed_list:
+        raise ValueError("seeds must not be empty (omit it for a single deterministic seed).")
+    if len(set(seed_list)) != len(seed_list):
+        raise ValueError(f"seeds must be distinct (each is one coordinate of the output), got {seed_list}.")
+    return seed_list
 
 
 def _resolve(net: Network, duration: float, settings: Mapping) -> Settings:
     """:func:`resolve_settings` from :func:`sweep`'s keywords (unknown ones named)."""
     known = ("dt", "transient", "sample_every", "integrator", "precision", "delay_rounding", "history",
-             "noise", "monitor", "record", "layout")
+             "noise", "monitor", "record", "layout", "divergence_bound")
     unknown = sorted(set(settings) - set(known))
     if unknown:
         raise TypeError(f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(known)}.")
@@ -529,7 +643,7 @@ def _fetched(runs: slice, times: slice, samples):
 
 def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None, duration: float,
                    chunk_samples: int | None = None, batch_size: int | None = None,
-                   attrs: Mapping | None = None, **settings) -> Path:
+                   attrs: Mapping | None = None, overwrite: bool = False, log=None, **settings) -> Path:
     """A k sweep of ``net``'s own coupling streamed to the zarr store ``path`` as it runs.
 
     Same runs and numbers as :func:`sweep`, in the store layout of
@@ -538,15 +652,19 @@ def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None,
     (default: segments of about 16 MB). The store appears, complete, only at the end
     (:func:`massengine.io.write_store`). ``settings`` are :func:`sweep`'s keywords (``dt``,
     ``noise``...); ``attrs`` are added to the store's attributes.
+
+    ``path`` must not exist yet; an existing massengine store there is replaced only with
+    ``overwrite=True`` (``log``, or a warning, says so), and a directory that is not a store
+    is never deleted. Both are checked before anything runs.
     """
+    io.check_target(path, overwrite)
     ks = _check_ks(k)
-    seed_list = [0] if seeds is None else [int(x) for x in seeds]
-    if not seed_list:
-        raise ValueError("seeds must not be empty (omit it for a single deterministic seed).")
+    seed_list = _check_seeds(seeds)
     variant = _coupling_variants(net, None)
     s = _resolve(net, duration, settings)
     grid = _RunGrid(ks, seed_list)
     chunk = chunk_samples or _samples_per_segment(grid.size, s, net.n_regions)
+    check_memory(net, s, grid.size, held_runs=0)
     shape = (len(s.record), 1) + grid.shape + (s.n_samples, net.n_regions)
     import dask.array  # here, not at the top: it costs every import of massengine ~1 s
 
@@ -554,7 +672,8 @@ def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None,
     lazy = dask.array.zeros(shape, dtype=s.precision, chunks=(1, 1, 1, 1, chunk, -1))
     template = io.sweep_dataset(variant, lazy, np.full((1,) + grid.shape, -1), ks, seed_list, s)
     template = io.as_store(template, attrs, time_chunk=chunk)
-    return io.write_store(template, path, stream=_store_pieces(net, s, grid, chunk, batch_size))
+    return io.write_store(template, path, stream=_store_pieces(net, s, grid, chunk, batch_size),
+                          overwrite=overwrite, log=log)
 
 
 def _store_pieces(net: Network, s: Settings, grid: _RunGrid, chunk: int, batch_size):
@@ -587,6 +706,9 @@ def _coupling_variants(net: Network, couplings) -> list[tuple[str, Network]]:
         return [(net.terms[0].coupling if len(net.terms) == 1 else "custom", net)]
     if isinstance(couplings, (str, Mapping)):
         couplings = [couplings]
+    if not couplings:
+        raise ValueError("couplings must name at least one coupling, e.g. ['diffusive', {'name': 'tanh', "
+                         "'scale': 2.0}] (omit it for the network's own).")
     variants = []
     for entry in couplings:
         params = dict(entry) if isinstance(entry, Mapping) else {"name": entry}

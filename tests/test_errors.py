@@ -68,7 +68,7 @@ def test_bad_node_parameters():
     (dict(record=["r"]), r"unknown recorded variable 'r' for node model 'hopf'; choose one of x, y"),
     (dict(noise=-0.1), r"noise for 'x' must be a finite sigma >= 0"),
     (dict(noise={"q": 0.1}), r"unknown noise variable 'q' for node model 'hopf'"),
-    (dict(duration=10.0, transient=9.99, sample_every=10), r"no samples"),
+    (dict(duration=10.0, transient=9.9, sample_every=10), r"no samples"),
     (dict(delay_rounding="up"), r"delay_rounding must be one of \('ceil', 'round', 'floor'\)"),
 ])
 def test_bad_run_settings(kwargs, message):

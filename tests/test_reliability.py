@@ -82,10 +82,10 @@ def test_job_killed_mid_write_is_redone_alone_and_outputs_equal_an_uninterrupted
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline, partial = time.time() + 180, []
     while time.time() < deadline and not partial:
-        partial = list((out / "simulations").glob("*/.chunk0001.zarr.partial-*"))
+        partial = list((out / "simulations").glob("*/.chunk0001.zarr.tmp-*"))
         time.sleep(0.1)
     assert partial, "the writer never reached its pause"
-    victim = int(partial[0].name.rsplit("-", 1)[1])  # a partial store is named after its writer's PID
+    victim = int(partial[0].name.rsplit("-", 2)[1])  # .<store>.tmp-<host>-<pid>-<random>: its writer
     assert victim in descendants(proc.pid)
     os.kill(victim, signal.SIGKILL)  # the simulate job dies mid-write
     first_log, _ = proc.communicate(timeout=300)
@@ -100,7 +100,7 @@ def test_job_killed_mid_write_is_redone_alone_and_outputs_equal_an_uninterrupted
     assert log.count("rule simulate:") == 1 and str(killed) in log  # only the killed job is redone
     for path, mtime in done_before.items():
         assert path.stat().st_mtime_ns == mtime
-    assert not list(out.rglob("*.partial-*"))
+    assert not list(out.rglob(".*.zarr.*"))
     for store in (reference / "simulations").glob("*/chunk*.zarr"):
         got = store_values(out / store.relative_to(reference))
         for name, value in store_values(store).items():
@@ -122,7 +122,7 @@ def test_failing_disk_names_the_path_and_leaves_no_store(tmp_path, monkeypatch):
     with pytest.raises(OSError, match=r"cannot write store '.*run\.zarr': No space left on device\. "
                                       r"Check that the output directory is writable"):
         io.write_store(ds, target)
-    assert not target.exists() and not list(target.parent.glob(".run.zarr.partial-*"))
+    assert not target.exists() and not list(target.parent.glob(".run.zarr.*"))
 
 
 STREAM_KW = dict(duration=50.0, dt=0.1, sample_every=2, noise=0.01)
@@ -153,7 +153,7 @@ def test_streaming_writes_each_segment_before_the_next_is_computed(example, tmp_
     real_advance = engine.advance_runs
 
     def advance_and_look(*args):
-        partial = list(tmp_path.glob(".s.zarr.partial-*"))
+        partial = list(tmp_path.glob(".s.zarr.tmp-*"))
         if partial:  # the chunks already in the store when the next segment starts
             segments_written.append(len(list((partial[0] / "x" / "c").rglob("*"))))
         return real_advance(*args)

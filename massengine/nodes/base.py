@@ -31,6 +31,9 @@ class NodeModel:
     - ``default_record``: what ``simulate`` records when ``record`` is not given.
     - ``couplings``: the coupling kinds that make sense on this model (others still run,
       with a warning: a phase fed through ``additive`` coupling, say, grows without bound).
+    - ``divergence_bound``: a run whose state leaves ``|x| <= divergence_bound`` counts as
+      diverged, like a non-finite one (default 1e6, orders of magnitude beyond every model's
+      physical range; ``inf`` for Kuramoto, whose phase grows without bound by design).
 
     ``dfun(state (n_vars, N), coupling (n_vars, N), p) -> (n_vars, N)``: the time
     derivative in 1/ms. ``coupling[v]`` is the summed current of every coupling term aimed
@@ -47,12 +50,19 @@ class NodeModel:
     coupling_target: ClassVar[str]
     observables: ClassVar[Mapping[str, Callable]] = {}
     default_record: ClassVar[tuple[str, ...]] = ()
+    divergence_bound: ClassVar[float] = 1e6
     couplings: ClassVar[tuple[str, ...]] = (
         "diffusive", "additive", "laplacian", "tanh", "sigmoidal", "sigmoidal_jansen_rit", "kuramoto",
     )
 
     def __init__(self, initial: Mapping | None = None, **params):
         self.params = resolve(f"node model {self.name!r}", self.parameters, params)
+        if initial is not None and not isinstance(initial, Mapping):
+            raise ValueError(
+                f"initial must be a mapping {{variable: value}} (value: a number, an (N,) array, or "
+                f"{{'uniform': [low, high], 'seed': s}}), e.g. initial={{{self.state_vars[0]!r}: 0.1}}; "
+                f"got {type(initial).__name__} {initial!r:.60}."
+            )
         initial = dict(initial or {})
         for var in initial:
             self.index(var, what="initial state")
@@ -103,7 +113,7 @@ class NodeModel:
         """(n_vars, N) float64 initial state: given variables, zeros for the rest."""
         x0 = np.zeros((len(self.state_vars), n_regions))
         for var, value in self.initial.items():
-            value = np.asarray(value, dtype=np.float64)
+            value = initial_values(value, n_regions, f"initial[{var!r}]")
             if value.shape not in ((), (n_regions,)):
                 raise ValueError(
                     f"initial[{var!r}] must be a scalar or have shape ({n_regions},), got "
@@ -117,3 +127,24 @@ class NodeModel:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"{type(self).__name__}({args})"
+
+
+def initial_values(value, n_regions: int, what: str = "initial value") -> np.ndarray:
+    """A number, an (N,) array, or ``{"uniform": [low, high], "seed": s}`` (the config's form:
+    N values drawn uniformly from ``numpy.random.default_rng(s)``, s = 0 by default) as a
+    float64 array."""
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"uniform", "seed"}
+        bounds = value.get("uniform")
+        seed = value.get("seed", 0)
+        if (unknown or not isinstance(bounds, (list, tuple)) or len(bounds) != 2
+                or not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
+            raise ValueError(f"{what} as a mapping must be {{'uniform': [low, high], 'seed': integer}}, "
+                             f"got {value!r}.")
+        low, high = (float(b) for b in bounds)
+        return np.random.default_rng(int(seed)).uniform(low, high, n_regions)
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number, an array of {n_regions} numbers or "
+                         f"{{'uniform': [low, high], 'seed': s}}, got {value!r}.") from None

@@ -32,6 +32,7 @@ class Kuramoto(NodeModel):
     coupling_target = "theta"
     default_record = ("theta",)
     couplings = ("kuramoto", "diffusive", "laplacian")
+    divergence_bound = float("inf")  # the phase is not wrapped: it grows by w*t
 
     @staticmethod
     def dfun(state, coupling, p):

@@ -1,5 +1,8 @@
 # Targets and chunking: one simulate job per (coupling, chunk of k_per_job k values).
+import sys
+
 import massengine.config as mecfg
+import massengine.outdir
 
 OUT = config["output_dir"].rstrip("/")
 COUPLINGS = list(config["couplings"])
@@ -8,6 +11,22 @@ CHUNK_IDS = [f"{i:04d}" for i in range(len(CHUNKS))]
 RESOLVED = mecfg.jsonable(config)
 # JAX's persistent compilation cache, shared by every job of the campaign.
 JAX_CACHE = f"{OUT}/.cache/jax"
+
+# In the Snakemake that schedules the jobs (not in a job, not on a cluster node): claim the
+# output directory (refused while another campaign writes into it), clear the lock a killed
+# Snakemake of this campaign left, and move aside stores that fail verification so that they
+# are redone (massengine/outdir.py). A dry run only reports.
+if not workflow.remote_exec and not workflow.subprocess_exec:
+    massengine.outdir.start(OUT, mecfg.config_hash(RESOLVED), sys.argv[1:],
+                            log=lambda message: print(message, file=sys.stderr))
+
+
+onsuccess:
+    massengine.outdir.release(OUT)
+
+
+onerror:
+    massengine.outdir.release(OUT)
 
 
 wildcard_constraints:
