@@ -3,6 +3,7 @@ bad connectome files; and reproducibility of what a campaign writes."""
 
 import copy
 import errno
+import math
 import os
 import signal
 import subprocess
@@ -301,24 +302,70 @@ def test_coarse_dt_in_a_config_warns(tmp_path):
 
 numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**6))
 
+# The schema's bounds (config/schemas/config.schema.yaml): key, its path in the error, rule, message.
+SCHEMA_BOUNDS = [
+    ("dt", "['simulation']['dt']", lambda v: v <= 0, "is less than or equal to the minimum of 0"),
+    ("duration", "['simulation']['duration']", lambda v: v <= 0, "is less than or equal to the minimum of 0"),
+    ("transient", "['simulation']['transient']", lambda v: v < 0, "is less than the minimum of 0"),
+    ("sample_period", "['simulation']['sample_period']", lambda v: v <= 0,
+     "is less than or equal to the minimum of 0"),
+    ("k_per_job", "['k_per_job']", lambda v: v < 1, "is less than the minimum of 1"),
+]
+
+
+def expected_check_error(dt, duration, transient, period):
+    """The message ``mecfg.check`` must raise for schema-valid numbers (None: the config is
+    valid), worked out from the rules in the order the checker applies them."""
+    if transient >= duration:
+        return f"simulation.transient: {transient} ms must be shorter than simulation.duration ({duration} ms)."
+    for key, value in (("dt", dt), ("sample_period", period)):
+        if not math.isfinite(value):
+            return f"simulation.{key}: must be a finite number of ms, got {value}."
+    ratio = period / dt
+    steps = round(ratio) if math.isfinite(ratio) else 0
+    if steps < 1 or not math.isclose(ratio, steps, rel_tol=1e-9, abs_tol=1e-9):
+        return f"simulation.sample_period: {period} ms is not a whole multiple of dt = {dt} ms"
+    if not math.isfinite(duration):
+        return f"simulation: duration must be a finite number > 0 (ms), got {float(duration)!r}."
+    if not math.isfinite(duration / dt):
+        return "simulation: dt = "  # too small: the step count overflows
+    if not 0 <= transient < duration:
+        return "simulation: transient must be >= 0 and shorter than duration"
+    conn = me.datasets.load("example_connectome")
+    if conn.distances.max() / 10.0 > duration:  # tiny.yaml: speed 10 mm/ms
+        return "simulation: the longest conduction delay"
+    if (round(duration / dt) - round(transient / dt)) // steps < 1:
+        return "simulation: no samples:"
+    return None
+
 
 @settings(max_examples=40, deadline=None)
 @given(dt=numbers, duration=numbers, transient=numbers, period=numbers, k_per_job=st.integers(-2, 5))
 def test_config_validation_never_crashes_on_arbitrary_numbers(dt, duration, transient, period, k_per_job):
-    """Whatever numbers a config holds: a schema error, a ConfigError, or a valid config."""
+    """Whatever numbers a config holds: the schema error of a key it breaks, the ConfigError
+    of the first semantic rule it breaks (naming the key), or a valid config."""
     config = copy.deepcopy(tiny_config("/tmp/unused"))
+    values = {"dt": dt, "duration": duration, "transient": transient, "sample_period": period,
+              "k_per_job": k_per_job}
     config["simulation"].update(dt=dt, duration=duration, transient=transient, sample_period=period)
     config["k_per_job"] = k_per_job
-    try:
-        validate(config, str(SCHEMA))
-    except Exception as err:  # snakemake's WorkflowError wrapping the schema's message
-        assert "simulation" in str(err) or "k_per_job" in str(err) or "is not" in str(err)
+    broken = [(f"On instance{path}", f"{values[key]!r} {reason}") for key, path, rule, reason in SCHEMA_BOUNDS
+              if rule(values[key])]
+    if broken:
+        with pytest.raises(Exception) as info:  # snakemake's WorkflowError wrapping the schema's message
+            validate(config, str(SCHEMA))
+        # the schema reports one of the broken keys, with that key's own rule
+        assert any(where in str(info.value) and why in str(info.value) for where, why in broken), (
+            broken, str(info.value))
         return
-    try:
+    validate(config, str(SCHEMA))
+    expected = expected_check_error(dt, duration, transient, period)
+    if expected is None:
         mecfg.check(config)
-    except mecfg.ConfigError as err:
-        assert str(err).split(":")[0] in {"simulation", "simulation.transient", "simulation.sample_period",
-                                          "k_per_job"}
+    else:
+        with pytest.raises(mecfg.ConfigError) as info:
+            mecfg.check(config)
+        assert str(info.value).startswith(expected), (expected, str(info.value))
 
 
 def test_a_failing_stage_leaves_its_traceback_in_the_job_log(tmp_path):
