@@ -224,8 +224,11 @@ def network(config: Mapping, coupling: str, conn: Connectome | None = None, quie
 def sample_every(config: Mapping) -> int:
     """Sample period in steps, from ``simulation.sample_period`` (ms)."""
     sim = config["simulation"]
+    for key in ("dt", "sample_period"):
+        if not math.isfinite(sim[key]):  # NaN passes the schema's bounds; round() raises on it
+            _fail(f"simulation.{key}", f"must be a finite number of ms, got {sim[key]}.")
     ratio = sim["sample_period"] / sim["dt"]
-    steps = round(ratio)
+    steps = round(ratio) if math.isfinite(ratio) else 0
     if steps < 1 or not math.isclose(ratio, steps, rel_tol=1e-9, abs_tol=1e-9):
         _fail("simulation.sample_period", f"{sim['sample_period']} ms is not a whole multiple of "
               f"dt = {sim['dt']} ms; use e.g. {max(steps, 1) * sim['dt']:g}.")

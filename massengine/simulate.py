@@ -135,6 +135,8 @@ def resolve_settings(net: Network, duration, dt, transient, sample_every, integr
                      precision, delay_rounding, history_mode, noise, monitor, record,
                      layout: str = "auto", divergence_bound=None) -> Settings:
     duration, dt = _positive("duration", duration), _positive("dt", dt)
+    if not math.isfinite(duration / dt):  # else round(duration / dt) raises OverflowError
+        raise ValueError(f"dt = {dt:g} ms is too small for a run of {duration:g} ms: the step count overflows.")
     if (isinstance(transient, bool) or not isinstance(transient, (int, float, np.number))
             or not 0 <= transient < duration):
         raise ValueError(

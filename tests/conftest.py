@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -10,7 +11,9 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Real connectomes are not redistributed: the tests that use them look in $MASSENGINE_DATA
+# (CI sets it: .ci/run), else in shared/data beside the checkout.
+SHARED_DATA = Path(os.environ.get("MASSENGINE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "config" / "test" / "tiny.yaml"
 

@@ -13,6 +13,14 @@ def lags_ceil(delays, dt):
     return np.ceil(np.round(np.asarray(delays) / dt, 6)).astype(int)
 
 
+def lags_rounded(delays, dt, rounding="ceil"):
+    """Lags in steps, one entry at a time: ``tau / dt`` to 6 decimals (a whole multiple up to
+    float error stays whole), then ceil, round (half to even, as numpy.rint in TVB) or floor."""
+    rule = {"ceil": math.ceil, "round": round, "floor": math.floor}[rounding]
+    d = np.asarray(delays, dtype=float)
+    return np.array([[rule(round(d[i, j] / dt, 6)) for j in range(d.shape[1])] for i in range(d.shape[0])])
+
+
 def sjr(v, cmin=0.0, cmax=0.005, midpoint=6.0, r=0.56):
     return cmin + (cmax - cmin) / (1.0 + np.exp(r * (midpoint - v)))
 
@@ -75,11 +83,14 @@ def hopf_dfun(state, c, a=0.25, w=0.2, beta=1.0):
 
 
 def simulate_hopf(w, delays, kind, k, x0, y0, dt, n_steps, integrator="euler",
-                  history="zeros", node=None, **coupling_params):
-    """Every state x_0 .. x_{n_steps} of a Hopf network coupled on x, as (n_steps+1, 2, N)."""
+                  history="zeros", node=None, delay_rounding="ceil", noise=None, **coupling_params):
+    """Every state x_0 .. x_{n_steps} of a Hopf network coupled on x, as (n_steps+1, 2, N).
+
+    ``noise``: the additive increments (n_steps, 2, N) of each step (sigma sqrt(dt) z),
+    added once to the Euler step and, as in TVB's stochastic Heun, to both Heun stages."""
     node = node or {}
     n = len(w)
-    lags = np.zeros((n, n), int) if delays is None else lags_ceil(delays, dt)
+    lags = np.zeros((n, n), int) if delays is None else lags_rounded(delays, dt, delay_rounding)
     state = np.array([np.broadcast_to(x0, n), np.broadcast_to(y0, n)], dtype=float)
     past = {0: state[0].copy()}  # coupled signal x by step number
 
@@ -97,11 +108,12 @@ def simulate_hopf(w, delays, kind, k, x0, y0, dt, n_steps, integrator="euler",
         xd = np.array([[signal_at(step - lags[i, j], j) for j in range(n)] for i in range(n)])
         c = coupling_loop(kind, xd, state[0], w, k, **coupling_params)
         f0 = hopf_dfun(state, c, **node)
+        dw = 0.0 if noise is None else noise[step]
         if integrator == "euler":
-            state = state + dt * f0
+            state = state + dt * f0 + dw
         else:
-            pred = state + dt * f0
-            state = state + 0.5 * dt * (f0 + hopf_dfun(pred, c, **node))
+            pred = state + dt * f0 + dw
+            state = state + 0.5 * dt * (f0 + hopf_dfun(pred, c, **node)) + dw
         past[step + 1] = state[0].copy()
         out.append(state.copy())
     return np.array(out)

@@ -124,7 +124,7 @@ def test_real_connectome_from_user_folder(folder):
     """Real human connectomes are not bundled (GPL / HCP terms); users point at their copy."""
     path = SHARED_DATA / folder
     if not path.is_dir():
-        pytest.skip(f"{path} not present on this machine (data is not redistributed)")
+        pytest.skip(f"{path} not present on this machine (data is not redistributed; set MASSENGINE_DATA)")
     conn = me.datasets.load(str(path))
     n = 76 if "76" in folder else 80
     assert conn.weights.shape == (n, n) and conn.distances.shape == (n, n)

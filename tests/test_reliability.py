@@ -5,6 +5,7 @@ import copy
 import errno
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -77,27 +78,37 @@ def test_job_killed_mid_write_is_redone_alone_and_outputs_equal_an_uninterrupted
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
            "--cores", "2", "--keep-going", "--configfile", str(TINY), "--config", f"output_dir={out}"]
     # --keep-going as in workflow/profiles/default: the other jobs finish. The writer of
-    # every chunk0001 store pauses 8 s between writing and renaming.
-    env = {**os.environ, "MASSENGINE_TEST_FAULT": "chunk0001.zarr:pause:8"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline, partial = time.time() + 180, []
-    while time.time() < deadline and not partial:
-        partial = list((out / "simulations").glob("*/.chunk0001.zarr.tmp-*"))
-        time.sleep(0.1)
-    assert partial, "the writer never reached its pause"
-    victim = int(partial[0].name.rsplit("-", 2)[1])  # .<store>.tmp-<host>-<pid>-<random>: its writer
-    assert victim in descendants(proc.pid)
-    os.kill(victim, signal.SIGKILL)  # the simulate job dies mid-write
-    first_log, _ = proc.communicate(timeout=300)
-    assert proc.returncode != 0 and "Error in rule simulate" in first_log
-    killed = partial[0].parent / "chunk0001.zarr"
-    assert not killed.exists()  # nothing that looks complete
+    # every chunk0001 store (one per coupling) holds before its rename for far longer than
+    # the test needs to find it (no timing window to hit): each is killed there, and only
+    # the chunk0000 jobs complete.
+    env = {**os.environ, "MASSENGINE_TEST_FAULT": "chunk0001.zarr:pause:900"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        deadline, killed = time.time() + 600, {}
+        while time.time() < deadline and len(killed) < 2:
+            for partial in (out / "simulations").glob("*/.chunk0001.zarr.tmp-*"):
+                victim = int(partial.name.rsplit("-", 2)[1])  # .<store>.tmp-<host>-<pid>-<random>: its writer
+                if partial.parent.name not in killed and victim in descendants(proc.pid):
+                    os.kill(victim, signal.SIGKILL)  # the simulate job dies mid-write
+                    killed[partial.parent.name] = partial.parent / "chunk0001.zarr"
+            time.sleep(0.1)
+        assert sorted(killed) == ["diffusive", "tanh"], f"writers killed: {sorted(killed)}"
+        first_log, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:  # a failed assertion above: leave no job sleeping behind
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode != 0 and first_log.count("Error in rule simulate") == 2
+    for path in killed.values():
+        assert not path.exists()  # nothing that looks complete
     done_before = {p: p.stat().st_mtime_ns for p in (out / "simulations").glob("*/chunk*.zarr")}
-    assert len(done_before) == 3
+    assert sorted(p.name for p in done_before) == ["chunk0000.zarr", "chunk0000.zarr"]
     rerun = snakemake("--configfile", str(TINY), "--config", f"output_dir={out}", workdir=tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     log = rerun.stdout + rerun.stderr
-    assert log.count("rule simulate:") == 1 and str(killed) in log  # only the killed job is redone
+    # only the killed jobs are redone
+    assert log.count("rule simulate:") == 2 and all(str(path) in log for path in killed.values())
     for path, mtime in done_before.items():
         assert path.stat().st_mtime_ns == mtime
     assert not list(out.rglob(".*.zarr.*"))
@@ -220,14 +231,42 @@ def test_absent_gpu_falls_back_to_cpu_and_records_it(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     script = (
-        f"import yaml, massengine.campaign as c; cfg = yaml.safe_load(open({str(path)!r}));"
+        f"import logging, yaml, massengine.campaign as c; logging.basicConfig(level=logging.INFO); "
+        f"cfg = yaml.safe_load(open({str(path)!r}));"
         f"c.simulate_chunk(cfg, 'tanh', [0.5], {str(tmp_path / 's.zarr')!r})"
     )
-    env = {**os.environ, "JAX_PLATFORMS": "cuda"}  # ask for a GPU this machine does not have
+    # Ask for an accelerator platform no host has (a made-up name; "cuda" would be found on a
+    # GPU host): JAX fails to initialise it everywhere, as it does for an absent GPU.
+    env = {**os.environ, "JAX_PLATFORMS": "absentaccelerator"}
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "falling back to the CPU" in run.stderr  # a logged warning (no handler set: stderr)
-    assert io.open_store(tmp_path / "s.zarr").attrs["jax_device"].startswith("cpu")
+    # The job's messages go through logging (configured to stderr by the script, as
+    # run_logged configures a job's log file).
+    assert "Unable to initialize backend 'absentaccelerator'" in run.stderr
+    assert "falling back to the CPU" in run.stderr and "device: cpu:cpu" in run.stderr
+    attrs = io.open_store(tmp_path / "s.zarr").attrs
+    assert attrs["jax_device"] == "cpu:cpu" and attrs["jax_backend"] == "cpu"
+
+
+PROBE = ("import jax\ntry:\n    d = jax.devices()[0]\n    print(f'{d.platform}:{d.device_kind}')\n"
+         "except Exception:\n    print('unavailable')")
+
+
+@pytest.mark.parametrize("platforms", ["cuda", ""])
+def test_selected_device_is_the_one_jax_reports(platforms):
+    """With a GPU requested (``cuda``) or JAX's own choice (``""``), the job records the
+    device JAX itself reports in that environment, or the CPU with the fallback logged if
+    JAX cannot initialise it: true on GPU and CPU hosts alike."""
+    env = {**os.environ, "JAX_PLATFORMS": platforms}
+    probe = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120)
+    script = "import massengine.campaign as c; print('selected', c.select_device())"
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0 and run.returncode == 0, probe.stderr[-2000:] + run.stderr[-2000:]
+    reported = probe.stdout.strip().splitlines()[-1]
+    if reported == "unavailable":
+        assert "falling back to the CPU" in run.stderr and "selected cpu:cpu" in run.stdout
+    else:
+        assert f"selected {reported}" in run.stdout and "falling back" not in run.stderr
 
 
 def test_same_config_gives_bit_identical_stores(tmp_path):
@@ -275,24 +314,70 @@ def test_coarse_dt_in_a_config_warns(tmp_path):
 
 numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**6))
 
+# The schema's bounds (config/schemas/config.schema.yaml): key, its path in the error, rule, message.
+SCHEMA_BOUNDS = [
+    ("dt", "['simulation']['dt']", lambda v: v <= 0, "is less than or equal to the minimum of 0"),
+    ("duration", "['simulation']['duration']", lambda v: v <= 0, "is less than or equal to the minimum of 0"),
+    ("transient", "['simulation']['transient']", lambda v: v < 0, "is less than the minimum of 0"),
+    ("sample_period", "['simulation']['sample_period']", lambda v: v <= 0,
+     "is less than or equal to the minimum of 0"),
+    ("k_per_job", "['k_per_job']", lambda v: v < 1, "is less than the minimum of 1"),
+]
+
+
+def expected_check_error(dt, duration, transient, period):
+    """The message ``mecfg.check`` must raise for schema-valid numbers (None: the config is
+    valid), worked out from the rules in the order the checker applies them."""
+    if transient >= duration:
+        return f"simulation.transient: {transient} ms must be shorter than simulation.duration ({duration} ms)."
+    for key, value in (("dt", dt), ("sample_period", period)):
+        if not math.isfinite(value):
+            return f"simulation.{key}: must be a finite number of ms, got {value}."
+    ratio = period / dt
+    steps = round(ratio) if math.isfinite(ratio) else 0
+    if steps < 1 or not math.isclose(ratio, steps, rel_tol=1e-9, abs_tol=1e-9):
+        return f"simulation.sample_period: {period} ms is not a whole multiple of dt = {dt} ms"
+    if not math.isfinite(duration):
+        return f"simulation: duration must be a finite number > 0 (ms), got {float(duration)!r}."
+    if not math.isfinite(duration / dt):
+        return "simulation: dt = "  # too small: the step count overflows
+    if not 0 <= transient < duration:
+        return "simulation: transient must be >= 0 and shorter than duration"
+    conn = me.datasets.load("example_connectome")
+    if conn.distances.max() / 10.0 > duration:  # tiny.yaml: speed 10 mm/ms
+        return "simulation: the longest conduction delay"
+    if (round(duration / dt) - round(transient / dt)) // steps < 1:
+        return "simulation: no samples:"
+    return None
+
 
 @settings(max_examples=40, deadline=None)
 @given(dt=numbers, duration=numbers, transient=numbers, period=numbers, k_per_job=st.integers(-2, 5))
 def test_config_validation_never_crashes_on_arbitrary_numbers(dt, duration, transient, period, k_per_job):
-    """Whatever numbers a config holds: a schema error, a ConfigError, or a valid config."""
+    """Whatever numbers a config holds: the schema error of a key it breaks, the ConfigError
+    of the first semantic rule it breaks (naming the key), or a valid config."""
     config = copy.deepcopy(tiny_config("/tmp/unused"))
+    values = {"dt": dt, "duration": duration, "transient": transient, "sample_period": period,
+              "k_per_job": k_per_job}
     config["simulation"].update(dt=dt, duration=duration, transient=transient, sample_period=period)
     config["k_per_job"] = k_per_job
-    try:
-        validate(config, str(SCHEMA))
-    except Exception as err:  # snakemake's WorkflowError wrapping the schema's message
-        assert "simulation" in str(err) or "k_per_job" in str(err) or "is not" in str(err)
+    broken = [(f"On instance{path}", f"{values[key]!r} {reason}") for key, path, rule, reason in SCHEMA_BOUNDS
+              if rule(values[key])]
+    if broken:
+        with pytest.raises(Exception) as info:  # snakemake's WorkflowError wrapping the schema's message
+            validate(config, str(SCHEMA))
+        # the schema reports one of the broken keys, with that key's own rule
+        assert any(where in str(info.value) and why in str(info.value) for where, why in broken), (
+            broken, str(info.value))
         return
-    try:
+    validate(config, str(SCHEMA))
+    expected = expected_check_error(dt, duration, transient, period)
+    if expected is None:
         mecfg.check(config)
-    except mecfg.ConfigError as err:
-        assert str(err).split(":")[0] in {"simulation", "simulation.transient", "simulation.sample_period",
-                                          "k_per_job"}
+    else:
+        with pytest.raises(mecfg.ConfigError) as info:
+            mecfg.check(config)
+        assert str(info.value).startswith(expected), (expected, str(info.value))
 
 
 def test_a_failing_stage_leaves_its_traceback_in_the_job_log(tmp_path):

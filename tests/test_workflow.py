@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -104,7 +105,9 @@ def test_summary_csv_and_report(campaign):
         assert f"<td>{coupling}</td>" in html
     assert html.count("data:image/png;base64,") >= 10 and "Diverged runs" in html
     job_log = (out / "logs" / "simulate" / "tanh_0001.log").read_text()
-    assert job_log.startswith("device: cpu") and "simulate tanh: 1 k x 1 seeds" in job_log
+    device = jax.devices()[0]  # the jobs run in this environment: the device JAX picks here (CPU or GPU)
+    assert job_log.startswith(f"device: {device.platform}:{device.device_kind}\n")
+    assert "simulate tanh: 1 k x 1 seeds" in job_log
 
 
 def test_rerun_does_nothing(campaign):
