@@ -12,8 +12,8 @@ is left is recorded as skipped, with the reason. Cases (issue 12's table and tar
   ``batch16384``, ``batch65536``: that many runs; ``n500_1024``: N = 500 synthetic 10 %,
   1 024 runs; ``noise2048``: 2 048 runs with noise (32 k x 64 seeds).
 - massengine: every layout of ``massengine.simulate.LAYOUTS`` (``auto``, ``dense``,
-  ``sparse`` and, once the engine has it, ``ell``), each with the warm ``me.sweep`` end to
-  end (dataset in host memory: ``region_steps_per_s``) and ``engine.advance_jit`` alone
+  ``sparse`` and ``ell``), each with the warm ``me.sweep`` end to
+  end (dataset in host memory: ``region_steps_per_s``) and ``engine.advance_runs`` alone
   (``device_region_steps_per_s``); massengine's Heun beside vbjax (vbjax has only Heun).
 - ``compile_cold`` / ``compile_warm``: the 32-k sweep in a fresh process with JAX's persistent
   compilation cache in ``<out-dir>/jax-cache``, twice: the second finds its programs there
@@ -71,7 +71,7 @@ TARGET_CASES = ("sweep32", "batch2048", "n500_1024", "batch16384")
 
 
 def layouts() -> list[str]:
-    """massengine's layouts, read from the checkout (``ell`` once the engine has it)."""
+    """massengine's layouts, read from the checkout (``dense``, ``sparse``, ``ell``)."""
     code = "from massengine.simulate import LAYOUTS; print(' '.join(LAYOUTS))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=engine_env("massengine"))
     if done.returncode != 0:
@@ -342,7 +342,7 @@ def plot(records, path: Path, card: str):
                 k for k, cc in enumerate(cases) if cc in series[name]) else None)
     ax.set_xticks(range(len(cases)), cases)
     ax.set(yscale="log", ylabel="region·steps / s (warm call)",
-           title=f"Throughput per case, {card}: massengine 'sweep' = me.sweep end to end, 'device' = advance_jit")
+           title=f"Throughput per case, {card}: massengine 'sweep' = me.sweep end to end, 'device' = advance_runs")
     ax.title.set_fontsize(9)
     ax.grid(True, axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
