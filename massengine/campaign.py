@@ -99,14 +99,17 @@ def _falling_back_to_cpu(run):
 
 
 def provenance_attrs(config: Mapping, stage: str) -> dict:
+    """The campaign config (whole: a job may receive only its slice) and its hash."""
     resolved = cfg.jsonable(config)
     return {"config_hash": cfg.config_hash(resolved), "config": json.dumps(resolved, sort_keys=True),
             "stage": stage}
 
 
-def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out) -> Path:
+def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out,
+                   campaign_config: Mapping | None = None) -> Path:
     """Run every (k, seed) of one chunk of one coupling in one vmapped call, streaming its
-    store to ``out``."""
+    store to ``out``. ``config`` may be the job's slice (:func:`massengine.config.stage_config`);
+    ``campaign_config`` (default: ``config``) is what the store's provenance records."""
     start = time.perf_counter()
     logger.info("device: %s", select_device())
     net = cfg.network(config, coupling)
@@ -115,7 +118,7 @@ def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out) -> 
     logger.info("simulate %s: %d k x %d seeds, N = %d, %s ms at dt %s ms", coupling, len(ks),
                 len(kwargs["seeds"]), net.n_regions, kwargs["duration"], kwargs["dt"])
     # Streamed: each time segment reaches the store as it is computed (memory holds one).
-    attrs = provenance_attrs(config, "simulate")
+    attrs = provenance_attrs(campaign_config or config, "simulate")
     # overwrite: the job owns its output (Snakemake removes it before a rerun anyway); a
     # directory there that is not a store is still never deleted.
     _falling_back_to_cpu(lambda: sweep_to_store(net, np.asarray(ks, dtype=float), out, attrs=attrs,

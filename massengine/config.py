@@ -235,6 +235,28 @@ def sample_every(config: Mapping) -> int:
     return steps
 
 
+# What each stage reads of a campaign config. A job receives only its slice (its Snakemake
+# params), so Snakemake reruns a job only when what it reads changed: a new report title
+# reruns the report alone, a new FCD window the metrics (then aggregate and report), never a
+# simulation. The full config's hash still goes into every store's provenance.
+STAGE_KEYS = {
+    "simulate": ("connectome", "node", "seeds", "noise", "simulation"),
+    "metrics": ("connectome", "metrics"),
+}
+
+
+def stage_config(config: Mapping, stage: str, coupling: str | None = None) -> dict:
+    """The slice of ``config`` that stage ``stage`` (``"simulate"`` or ``"metrics"``) reads;
+    a simulate job's slice holds its own coupling only (adding a coupling to a campaign
+    reruns no other coupling's simulations)."""
+    sliced = {key: config[key] for key in STAGE_KEYS[stage] if key in config}
+    if stage == "simulate":
+        sliced["couplings"] = {coupling: config["couplings"][coupling]}
+    # Keys sorted: Snakemake compares params as text, and the same settings written in
+    # another order in the YAML file must not rerun anything.
+    return json.loads(json.dumps(jsonable(sliced), sort_keys=True))
+
+
 def sweep_kwargs(config: Mapping) -> dict:
     """Keywords of :func:`massengine.sweep` (everything but the network, k and couplings)."""
     sim = config["simulation"]

@@ -1,4 +1,5 @@
 # Targets and chunking: one simulate job per (coupling, chunk of k_per_job k values).
+import json
 import sys
 
 import massengine.config as mecfg
@@ -9,6 +10,8 @@ COUPLINGS = list(config["couplings"])
 CHUNKS = mecfg.k_chunks(config)
 CHUNK_IDS = [f"{i:04d}" for i in range(len(CHUNKS))]
 RESOLVED = mecfg.jsonable(config)
+# What the report receives: the whole config, keys sorted (a reordered YAML file reruns nothing).
+REPORT_CONFIG = json.loads(json.dumps(RESOLVED, sort_keys=True))
 # JAX's persistent compilation cache, shared by every job of the campaign.
 JAX_CACHE = f"{OUT}/.cache/jax"
 

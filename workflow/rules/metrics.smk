@@ -5,7 +5,7 @@ rule metrics:
     output:
         directory(f"{OUT}/metrics/{{coupling}}/chunk{{chunk}}.zarr"),
     params:
-        config=RESOLVED,
+        config=mecfg.stage_config(config, "metrics"),
     log:
         f"{OUT}/logs/metrics/{{coupling}}_{{chunk}}.log",
     threads: 1

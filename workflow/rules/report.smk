@@ -10,7 +10,7 @@ rule report_html:
     output:
         report(f"{OUT}/report.html", caption="../report/comparison.rst", category="Report"),
     params:
-        config=RESOLVED,
+        config=REPORT_CONFIG,
         stores=sim_stores_by_coupling(),
     log:
         f"{OUT}/logs/report.log",

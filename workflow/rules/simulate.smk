@@ -3,7 +3,8 @@ rule simulate:
     output:
         directory(f"{OUT}/simulations/{{coupling}}/chunk{{chunk}}.zarr"),
     params:
-        config=RESOLVED,
+        # Only what a simulation reads: other settings (metrics, report) never rerun it.
+        config=lambda wc: mecfg.stage_config(config, "simulate", wc.coupling),
         ks=chunk_ks,
         jax_cache=JAX_CACHE,
     log:
