@@ -154,3 +154,101 @@ def test_jit_and_gradient_are_finite():
     g_signal, g_kappa = jax.grad(loss, argnums=(0, 1))(z, 0.65)
     assert g_signal.shape == z.shape and bool(jnp.all(jnp.isfinite(g_signal)))
     assert bool(jnp.any(g_signal != 0)) and np.isfinite(float(g_kappa)) and float(g_kappa) != 0
+
+
+# ---- the streamed monitor -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hopf_net():
+    conn = me.datasets.load("example_connectome")
+    node = me.nodes.Hopf(a=-0.05, w=0.05, initial={"x": 0.5, "y": -0.2})
+    return me.Network(node, weights=conn.weights, distances=conn.distances, speed=5.0, k=0.4)
+
+
+RUN = dict(duration=600.0, dt=0.5, noise=0.05, precision="float64", seed=3)
+
+
+def test_monitor_equals_bold_of_the_every_step_signal(hopf_net):
+    """The Balloon state advances at every step from the recorded signal of the new state:
+    ``monitor="bold"`` equals ``me.bold`` of the run recorded at every step (float64)."""
+    every = me.simulate(hopf_net, **RUN)  # the state after steps 1, 2, ...
+    with jax.enable_x64(True):
+        ref = np.asarray(me.bold(every["x"].values, RUN["dt"], tr=50.0))  # (12, N)
+        every_y = np.asarray(me.bold(every["y"].values, RUN["dt"], tr=50.0, kappa=0.9, scale=4.0, offset=4.0))
+    ds = me.simulate(hopf_net, **RUN, transient=100.0, monitor="bold", tr=50.0)
+    assert list(ds.data_vars) == ["bold", "diverged", "divergence_time"]
+    assert ds["bold"].attrs["units"] == "1" and "BOLD" in ds["bold"].attrs["long_name"]
+    assert ds["bold"].attrs["driven_by"] == "x" and ds.attrs["tr_ms"] == 50.0
+    np.testing.assert_allclose(ds["time"].values, 100.0 + 50.0 * np.arange(1, 11))
+    np.testing.assert_allclose(ds["bold"].values, ref[2:], rtol=0, atol=1e-14)
+    assert np.abs(ref).max() > 1e-6  # 600 ms of a weak drive: BOLD ~ 1e-5, compared to 1e-14
+    # Another driving signal and constants, cut into segments: the same numbers.
+    cut = me.simulate(hopf_net, **RUN, monitor="bold", tr=50.0, bold_signal="y", chunk_samples=5,
+                      bold_params={"kappa": 0.9, "scale": 4.0, "offset": 4.0})
+    np.testing.assert_allclose(cut["bold"].values, every_y, rtol=0, atol=1e-14)
+
+
+def test_observable_drive_and_float32():
+    """Jansen–Rit drives BOLD with its observable y1 - y2 by default (its coupled signal);
+    float32 agrees with me.bold on the float32 every-step record to rounding."""
+    conn = me.datasets.load("example_connectome")
+    net = me.Network(me.nodes.JansenRit(), weights=conn.weights, coupling="sigmoidal_jansen_rit", k=0.1)
+    every = me.simulate(net, duration=200.0, dt=0.5)
+    ds = me.simulate(net, duration=200.0, dt=0.5, monitor="bold", tr=20.0, bold_params={"scale": 0.1})
+    assert ds["bold"].attrs["driven_by"] == "y1_minus_y2"
+    ref = np.asarray(me.bold(every["y1_minus_y2"].values, 0.5, tr=20.0, scale=0.1))
+    np.testing.assert_allclose(ds["bold"].values, ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())
+
+
+def test_sweep_batched_equals_per_run_and_store_equals_sweep(hopf_net, tmp_path):
+    ks, seeds = [0.0, 0.4, 0.8], [1, 2]
+    kw = dict(duration=400.0, dt=0.5, transient=100.0, noise=0.05, precision="float64", monitor="bold", tr=50.0)
+    sw = me.sweep(hopf_net, k=ks, seeds=seeds, **kw)
+    assert sw["bold"].dims == ("coupling", "k", "seed", "time", "region") and sw.sizes["time"] == 6
+    for i, k in enumerate(ks):
+        for j, seed in enumerate(seeds):
+            one = me.simulate(hopf_net.replace(k=k), seed=seed, **{n: v for n, v in kw.items()})
+            np.testing.assert_allclose(sw["bold"].values[0, i, j], one["bold"].values, rtol=0, atol=1e-14)
+    store = me.sweep_to_store(hopf_net, ks, tmp_path / "bold.zarr", seeds=seeds, chunk_samples=4, **kw)
+    streamed = me.io.open_store(store)
+    np.testing.assert_array_equal(streamed["bold"].values, sw["bold"].values[0])
+    assert streamed["bold"].attrs["units"] == "1" and streamed.attrs["monitor"] == "bold"
+    np.testing.assert_array_equal(streamed["time"].values, sw["time"].values)
+
+
+def test_monitor_divergence_and_gradient(hopf_net):
+    big = hopf_net.replace(coupling="additive", k=3.0)
+    ds = me.simulate(big, duration=60.0, dt=0.1, monitor="bold", tr=2.0)
+    assert bool(ds.diverged) and np.isnan(ds["bold"].values[-1]).all()
+    first = int(np.argmax(np.isnan(ds["bold"].values).any(axis=1)))
+    assert float(ds.divergence_time) == float(ds.time[first])
+
+    def loss(k):
+        traj = me.integrate(hopf_net.replace(k=k), duration=200.0, dt=0.5, noise=0.05, monitor="bold", tr=20.0)
+        return jnp.sum(traj["bold"] ** 2)
+
+    g = jax.grad(loss)(0.4)
+    assert np.isfinite(float(g)) and float(g) != 0.0
+
+
+def test_monitor_settings_errors_name_the_fix(hopf_net):
+    run = dict(duration=100.0, dt=0.1)
+    with pytest.raises(ValueError, match="tr = 0.25 ms is not a whole multiple of dt = 0.1 ms"):
+        me.simulate(hopf_net, **run, monitor="bold", tr=0.25)
+    with pytest.raises(ValueError, match="tr = 200 ms is longer than the recorded part of the run"):
+        me.simulate(hopf_net, **run, monitor="bold", tr=200.0)
+    with pytest.raises(ValueError, match="tr = 720 ms is longer"):  # the default tr
+        me.simulate(hopf_net, **run, monitor="bold")
+    with pytest.raises(ValueError, match="apply to monitor='bold' only"):
+        me.simulate(hopf_net, **run, tr=10.0)
+    with pytest.raises(ValueError, match="drop sample_every"):
+        me.simulate(hopf_net, **run, monitor="bold", tr=10.0, sample_every=10)
+    with pytest.raises(ValueError, match="drop record"):
+        me.sweep(hopf_net, k=[0.1], **run, monitor="bold", tr=10.0, record=["x"])
+    with pytest.raises(ValueError, match="unknown bold_signal 'z'"):
+        me.simulate(hopf_net, **run, monitor="bold", tr=10.0, bold_signal="z")
+    with pytest.raises(ValueError, match="bold_params: unknown BOLD parameter"):
+        me.simulate(hopf_net, **run, monitor="bold", tr=10.0, bold_params={"kapa": 1.0})
+    with pytest.raises(ValueError, match=r"bold_params\['kappa'\] must be a scalar or have shape \(8,\)"):
+        me.simulate(hopf_net, **run, monitor="bold", tr=10.0, bold_params={"kappa": [1.0, 2.0]})
