@@ -217,14 +217,35 @@ def network(config: Mapping, coupling: str, conn: Connectome | None = None, quie
 
 
 def sample_every(config: Mapping) -> int:
-    """Sample period in steps, from ``simulation.sample_period`` (ms)."""
+    """Sample period in steps, from ``simulation.sample_period`` (ms); with ``monitor:
+    bold`` the period is ``simulation.tr`` and ``sample_period`` is not used."""
     sim = config["simulation"]
+    if sim.get("monitor") == "bold":
+        return 1
     ratio = sim["sample_period"] / sim["dt"]
     steps = round(ratio)
     if steps < 1 or not math.isclose(ratio, steps, rel_tol=1e-9, abs_tol=1e-9):
         _fail("simulation.sample_period", f"{sim['sample_period']} ms is not a whole multiple of "
               f"dt = {sim['dt']} ms; use e.g. {max(steps, 1) * sim['dt']:g}.")
     return steps
+
+
+def _bold_kwargs(sim: Mapping) -> dict:
+    """``tr``, ``bold_signal``, ``bold_params`` of ``monitor: bold`` (checked: tr a multiple of dt)."""
+    if sim.get("monitor") != "bold":
+        for key in ("tr", "bold_signal", "bold_params"):
+            if sim.get(key) is not None:
+                _fail(f"simulation.{key}", f"applies to monitor: bold only (monitor is {sim.get('monitor')!r}); "
+                      "set simulation.monitor: bold or remove the key.")
+        return {}
+    if sim.get("tr") is not None:
+        from .hemodynamics import steps_per_sample
+
+        try:
+            steps_per_sample(sim["tr"], sim["dt"])
+        except ValueError as err:
+            _fail("simulation.tr", str(err))
+    return {"tr": sim.get("tr"), "bold_signal": sim.get("bold_signal"), "bold_params": sim.get("bold_params")}
 
 
 def sweep_kwargs(config: Mapping) -> dict:
@@ -237,6 +258,7 @@ def sweep_kwargs(config: Mapping) -> dict:
         integrator=sim["integrator"], history=sim["history"], precision=sim["precision"],
         delay_rounding=sim["delay_rounding"], monitor=sim["monitor"],
         noise=None if noise in (None, 0, {}) else noise, seeds=list(config["seeds"]),
+        **_bold_kwargs(sim),
     )
 
 
@@ -247,6 +269,7 @@ def check(config: Mapping) -> None:
         _fail("simulation.transient", f"{sim['transient']} ms must be shorter than simulation.duration "
               f"({sim['duration']} ms).")
     sample_every(config)
+    _bold_kwargs(sim)
     k_chunks(config)
     if not config["couplings"]:
         _fail("couplings", "no coupling configured; name at least one, e.g. {diffusive: {}}.")
@@ -262,7 +285,8 @@ def check(config: Mapping) -> None:
             kw.pop("seeds")
             resolve_settings(net, kw["duration"], kw["dt"], kw["transient"], kw["sample_every"],
                              kw["integrator"], kw["precision"], kw["delay_rounding"], kw["history"],
-                             kw["noise"], kw["monitor"], kw["record"])
+                             kw["noise"], kw["monitor"], kw["record"], tr=kw.get("tr"),
+                             bold_signal=kw.get("bold_signal"), bold_params=kw.get("bold_params"))
         except ValueError as err:
             _fail("simulation", str(err))
     target = config["metrics"].get("target_fc")

@@ -252,3 +252,50 @@ def test_monitor_settings_errors_name_the_fix(hopf_net):
         me.simulate(hopf_net, **run, monitor="bold", tr=10.0, bold_params={"kapa": 1.0})
     with pytest.raises(ValueError, match=r"bold_params\['kappa'\] must be a scalar or have shape \(8,\)"):
         me.simulate(hopf_net, **run, monitor="bold", tr=10.0, bold_params={"kappa": [1.0, 2.0]})
+
+
+# ---- the workflow -----------------------------------------------------------------------------
+
+
+def test_bold_campaign_runs_through_snakemake(tmp_path):
+    """``monitor: bold`` in a campaign config: stores hold ``bold`` at TR sampling and the
+    metrics (FC, FCD with windows in seconds) are computed from it."""
+    from conftest import ROOT, snakemake
+
+    out = tmp_path / "out"
+    run = snakemake("--configfile", str(ROOT / "config" / "test" / "bold.yaml"), "--config",
+                    f"output_dir={out}", workdir=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    traj = me.io.open_store(out / "simulations" / "diffusive" / "chunk0000.zarr")
+    assert list(traj["bold"].dims) == ["k", "seed", "time", "region"] and "x" not in traj
+    assert traj.attrs["monitor"] == "bold" and traj.attrs["tr_ms"] == 200.0
+    np.testing.assert_allclose(traj["time"].values, 2000.0 + 200.0 * np.arange(1, 91))
+    assert np.isfinite(traj["bold"].values).all() and not traj["diverged"].values.any()
+    metrics = me.io.open_store(out / "metrics" / "diffusive" / "chunk0000.zarr")
+    assert metrics.attrs["metrics_variable"] == "bold" and metrics.attrs["sampling_rate_hz"] == 5.0
+    assert metrics.sizes["window"] == 15  # 4 s windows every 1 s over 18 s of BOLD
+    assert np.isfinite(metrics["mean_fc"].values).all()
+    assert (out / "report.html").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"tr": 0.75}, r"^simulation\.tr: tr = 0.75 ms is not a whole multiple of dt = 0.5 ms"),
+    ({"tr": 40000.0}, r"^simulation: tr = 40000 ms is longer than the recorded part"),
+    ({"monitor": "sample"}, r"^simulation\.tr: applies to monitor: bold only"),
+    ({"bold_signal": "r"}, r"^simulation: unknown bold_signal 'r'"),
+    ({"bold_params": {"kapa": 1.0}}, r"^simulation: bold_params: unknown BOLD parameter"),
+])
+def test_bold_config_errors_name_the_key(change, message):
+    import yaml
+    from snakemake.utils import validate
+
+    import massengine.config as mecfg
+
+    from conftest import ROOT
+
+    schema = str(ROOT / "config" / "schemas" / "config.schema.yaml")
+    config = yaml.safe_load((ROOT / "config" / "test" / "bold.yaml").read_text())
+    config["simulation"].update(change)
+    validate(config, schema)
+    with pytest.raises(mecfg.ConfigError, match=message):
+        mecfg.check(config)
