@@ -7,10 +7,11 @@ import inspect
 from pathlib import Path
 
 import massengine as me
-from massengine import batching, campaign, config, io, memory, metrics, viz
+from massengine import batching, campaign, config, hemodynamics, io, memory, metrics, viz
 
 SECTIONS = [
     ("Networks and runs", [me.Network, me.CouplingTerm, me.simulate, me.sweep, me.integrate, me.Trajectory]),
+    ("BOLD", [me.bold, hemodynamics.parameters, hemodynamics.balloon_step, hemodynamics.observe]),
     ("Connectivity", [me.Connectome, me.laplacian_connectivity, me.normalize_weights, me.delays_from_distances,
                       me.delay_steps, me.synthetic_connectome]),
     ("Data sets", [me.datasets.load, me.datasets.load_files, me.datasets.load_tvb_zip]),

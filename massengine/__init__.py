@@ -14,6 +14,7 @@ from .connectivity import (
     synthetic_connectome,
 )
 from .couplings import COUPLINGS, apply_coupling
+from .hemodynamics import bold
 from .io import open_campaign
 from .network import CouplingTerm, Network
 from .simulate import Trajectory, integrate, simulate, sweep, sweep_to_store
@@ -26,6 +27,7 @@ __all__ = [
     "Trajectory",
     "__version__",
     "apply_coupling",
+    "bold",
     "couplings",
     "datasets",
     "delay_steps",

@@ -45,10 +45,11 @@ def footprint(spec, params, n_regions: int, itemsize: int) -> Footprint:
     rings = sum(term.horizon for term in spec.terms) * n_regions
     reads = sum(int(np.prod(p["lags"].shape)) for p in params["terms"])  # N*N, E or N*K per term
     block = spec.period * len(spec.record) * n_regions if spec.monitor == "mean" else 0
+    hemo = 4 * n_regions if spec.monitor == "bold" else 0  # the Balloon-Windkessel state
     # Rings twice (the carry in and out of the loop), reads three times (the read, the
     # edge function, the weighted values), the state ten times (integrator stages, noise,
     # coupling current).
-    fixed = itemsize * (2 * rings + 3 * reads + 10 * n_vars * n_regions + block) + 64
+    fixed = itemsize * (2 * rings + 3 * reads + 10 * n_vars * n_regions + block + 3 * hemo) + 64
     # Each sample twice: the engine's output and its copy in the caller's layout.
     return Footprint(fixed, 2 * itemsize * len(spec.record) * n_regions)
 

@@ -222,11 +222,14 @@ def network(config: Mapping, coupling: str, conn: Connectome | None = None, quie
 
 
 def sample_every(config: Mapping) -> int:
-    """Sample period in steps, from ``simulation.sample_period`` (ms)."""
+    """Sample period in steps, from ``simulation.sample_period`` (ms); with ``monitor:
+    bold`` the period is ``simulation.tr`` and ``sample_period`` is not used."""
     sim = config["simulation"]
     for key in ("dt", "sample_period"):
         if not math.isfinite(sim[key]):  # NaN passes the schema's bounds; round() raises on it
             _fail(f"simulation.{key}", f"must be a finite number of ms, got {sim[key]}.")
+    if sim.get("monitor") == "bold":
+        return 1
     ratio = sim["sample_period"] / sim["dt"]
     steps = round(ratio) if math.isfinite(ratio) else 0
     if steps < 1 or not math.isclose(ratio, steps, rel_tol=1e-9, abs_tol=1e-9):
@@ -257,6 +260,24 @@ def stage_config(config: Mapping, stage: str, coupling: str | None = None) -> di
     return json.loads(json.dumps(jsonable(sliced), sort_keys=True))
 
 
+def _bold_kwargs(sim: Mapping) -> dict:
+    """``tr``, ``bold_signal``, ``bold_params`` of ``monitor: bold`` (checked: tr a multiple of dt)."""
+    if sim.get("monitor") != "bold":
+        for key in ("tr", "bold_signal", "bold_params"):
+            if sim.get(key) is not None:
+                _fail(f"simulation.{key}", f"applies to monitor: bold only (monitor is {sim.get('monitor')!r}); "
+                      "set simulation.monitor: bold or remove the key.")
+        return {}
+    if sim.get("tr") is not None:
+        from .hemodynamics import steps_per_sample
+
+        try:
+            steps_per_sample(sim["tr"], sim["dt"])
+        except ValueError as err:
+            _fail("simulation.tr", str(err))
+    return {"tr": sim.get("tr"), "bold_signal": sim.get("bold_signal"), "bold_params": sim.get("bold_params")}
+
+
 def sweep_kwargs(config: Mapping) -> dict:
     """Keywords of :func:`massengine.sweep` (everything but the network, k and couplings)."""
     sim = config["simulation"]
@@ -268,6 +289,7 @@ def sweep_kwargs(config: Mapping) -> dict:
         delay_rounding=sim["delay_rounding"], monitor=sim["monitor"],
         noise=None if noise in (None, 0, {}) else noise, seeds=list(config["seeds"]),
         divergence_bound=sim.get("divergence_bound"),
+        **_bold_kwargs(sim),
     )
 
 
@@ -278,6 +300,7 @@ def check(config: Mapping) -> None:
         _fail("simulation.transient", f"{sim['transient']} ms must be shorter than simulation.duration "
               f"({sim['duration']} ms).")
     sample_every(config)
+    _bold_kwargs(sim)
     k_chunks(config)
     if not config["couplings"]:
         _fail("couplings", "no coupling configured; name at least one, e.g. {diffusive: {}}.")
@@ -297,7 +320,8 @@ def check(config: Mapping) -> None:
             settings = resolve_settings(net, kw["duration"], kw["dt"], kw["transient"], kw["sample_every"],
                                         kw["integrator"], kw["precision"], kw["delay_rounding"], kw["history"],
                                         kw["noise"], kw["monitor"], kw["record"],
-                                        divergence_bound=kw["divergence_bound"])
+                                        divergence_bound=kw["divergence_bound"], tr=kw.get("tr"),
+                                        bold_signal=kw.get("bold_signal"), bold_params=kw.get("bold_params"))
         except ValueError as err:
             _fail("simulation", str(err))
     _check_metrics(config, settings, conn)

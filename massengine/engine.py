@@ -21,7 +21,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from . import history
+from . import hemodynamics, history
 from .couplings import get_coupling
 from .integrators import STEPPERS
 
@@ -54,7 +54,8 @@ class RunSpec:
     n_samples: int
     integrator: str
     record: tuple[str, ...]
-    monitor: str  # "sample": the state at the sample step; "mean": average over the period
+    monitor: str  # "sample": the state at the sample step; "mean": average over the period;
+    # "bold": the BOLD signal of the Balloon–Windkessel state driven by record[0] (period = tr / dt)
     noise: bool
     unroll: int = 1  # steps per iteration of the inner time loop (fewer launches on a GPU)
     bound: float = float("inf")  # |state| beyond it counts as diverged (NaN and inf always do)
@@ -118,7 +119,9 @@ def _coupling_current(model, terms, node_p, state, rings, n):
 
 def initial_carry(spec: RunSpec, params, x0, history_rows):
     """The state of a run at t = 0 as a batch of one: ``(x0, rings, step 0, not
-    diverged)``; :func:`batch_carry` widens it (the t = 0 state does not depend on k)."""
+    diverged, hemodynamic state)``; :func:`batch_carry` widens it (the t = 0 state does
+    not depend on k). The hemodynamic state (4, N, 1) is the Balloon rest state with
+    ``monitor="bold"`` and ``()`` otherwise."""
     node_p = _batched_node_params(params["node"])
     terms = _bind_terms(spec, params)
     x0 = x0[..., None]
@@ -126,7 +129,8 @@ def initial_carry(spec: RunSpec, params, x0, history_rows):
         history.init_ring(term.kind.source(rows[..., None], term.p), term.buffered(spec.model, x0, node_p))
         for term, rows in zip(terms, history_rows, strict=True)
     )
-    return (x0, rings, jnp.asarray(0, jnp.int32), jnp.full((1,), -1, jnp.int32))
+    hemo = hemodynamics.rest_state(x0.shape[1:], x0.dtype) if spec.monitor == "bold" else ()
+    return (x0, rings, jnp.asarray(0, jnp.int32), jnp.full((1,), -1, jnp.int32), hemo)
 
 
 def _bind_terms(spec: RunSpec, params, k=None) -> list[_Term]:
@@ -149,16 +153,21 @@ def advance(spec: RunSpec, params, carry, ks, keys):
     ``jax.grad``), ``keys`` (B,) PRNG keys. Returns ``(carry, samples (n_samples, n_record,
     N, B))``. The carry holds the state, the delay rings, the global step count (shared by
     the batch; it keys the noise, so a run cut into segments gives the same numbers as one
-    call) and, per run, the step of the first divergence check (one per sample period) that
-    found a non-finite state (-1 if none).
+    call), per run the step of the first divergence check (one per sample period) that
+    found a non-finite state (-1 if none), and with ``monitor="bold"`` the Balloon–Windkessel
+    state (4, N, B), advanced every step by the recorded signal of the new state
+    (:func:`massengine.hemodynamics.balloon_step`); a sample is then its BOLD signal.
     """
     model, dt = spec.model, params["dt"]
     node_p = _batched_node_params(params["node"])
     step_fn = STEPPERS[spec.integrator]
     terms = _bind_terms(spec, params, ks)
+    if spec.monitor == "bold":
+        hemo_p = {n: per_region(v) for n, v in params["bold"].items()}
+        dt_s = dt / 1000.0  # the hemodynamic equations are in seconds
 
     def step(carry, _):
-        state, rings, n, diverged_at = carry
+        state, rings, n, diverged_at, hemo = carry
         coupling = _coupling_current(model, terms, node_p, state, rings, n)
         noise = 0.0
         if spec.noise:
@@ -169,7 +178,9 @@ def advance(spec: RunSpec, params, carry, ks, keys):
             history.write(ring, n + 1, term.buffered(model, new, node_p))
             for term, ring in zip(terms, rings, strict=True)
         )
-        return (new, rings, n + 1, diverged_at), None
+        if spec.monitor == "bold":
+            hemo = hemodynamics.balloon_step(hemo, model.signal(new, spec.record[0], node_p), dt_s, hemo_p)
+        return (new, rings, n + 1, diverged_at, hemo), None
 
     def steps(carry, count):
         """``count`` steps, then the divergence check. Checking once per sample period
@@ -177,11 +188,15 @@ def advance(spec: RunSpec, params, carry, ks, keys):
         non-finite state stays non-finite) and saves 15 % of the step (benchmarks/)."""
         if count:
             carry, _ = jax.lax.scan(step, carry, None, length=count, unroll=min(spec.unroll, count))
-        state, rings, n, diverged_at = carry
+        state, rings, n, diverged_at, hemo = carry
         bad = ~jnp.all(jnp.abs(state) <= spec.bound, axis=(0, 1))  # False for NaN too
+        if spec.monitor == "bold":  # a hemodynamic state gone non-finite flags the run too
+            bad = bad | ~jnp.all(jnp.isfinite(hemo), axis=(0, 1))
         diverged_at = jnp.where((diverged_at < 0) & bad, n, diverged_at)
         # NaN from the flag on: the run's later samples are NaN, its batch siblings untouched.
-        return (jnp.where(diverged_at >= 0, jnp.nan, state), rings, n, diverged_at)
+        if spec.monitor == "bold":
+            hemo = jnp.where(diverged_at >= 0, jnp.nan, hemo)
+        return (jnp.where(diverged_at >= 0, jnp.nan, state), rings, n, diverged_at, hemo)
 
     def recorded(state):
         return jnp.stack([model.signal(state, name, node_p) for name in spec.record])
@@ -196,6 +211,8 @@ def advance(spec: RunSpec, params, carry, ks, keys):
             mean = jnp.mean(block, axis=0)
             return carry, jnp.where(carry[3] >= 0, jnp.nan, mean)
         carry = steps(carry, spec.period)
+        if spec.monitor == "bold":
+            return carry, hemodynamics.observe(carry[4], hemo_p)[None]
         return carry, recorded(carry[0])
 
     # The transient in sample-period blocks too, so its divergence time has the same resolution.
@@ -229,6 +246,6 @@ def start(spec: RunSpec, params, x0, history_rows, seeds):
 
 def batch_carry(carry, size: int):
     """The initial carry (a batch of one) repeated for ``size`` runs, batch axis last."""
-    state, rings, n, diverged = carry
+    state, rings, n, diverged, hemo = carry
     tile = lambda a: jnp.broadcast_to(a, a.shape[:-1] + (size,))  # noqa: E731
-    return (tile(state), tuple(tile(r) for r in rings), n, tile(diverged))
+    return (tile(state), tuple(tile(r) for r in rings), n, tile(diverged), jax.tree.map(tile, hemo))

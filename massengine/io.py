@@ -118,13 +118,20 @@ def provenance() -> dict:
     }
 
 
-def _variables(data, record, dims, model) -> dict:
-    """One data variable per recorded signal; ``data`` has the record axis first (each
-    variable is then a view of it, not a copy)."""
+# The data variable of monitor="bold".
+BOLD_ATTRS = {"units": "1", "long_name": "BOLD signal (fractional signal change, Balloon-Windkessel model)"}
+
+
+def _variables(data, settings, dims, model) -> dict:
+    """One data variable per recorded signal (or ``bold``); ``data`` has the record axis
+    first (each variable is then a view of it, not a copy)."""
+    if settings.monitor == "bold":
+        attrs = {**BOLD_ATTRS, "driven_by": settings.record[0]}
+        return {"bold": xr.Variable(dims, data[0], attrs)}
     units = dict(model.units)
     return {
         name: xr.Variable(dims, data[i], {"units": units.get(name, "a.u."), "long_name": name})
-        for i, name in enumerate(record)
+        for i, name in enumerate(settings.record)
     }
 
 
@@ -149,7 +156,7 @@ def run_dataset(net, settings, data, divergence_step: int, seed: int) -> xr.Data
     """Dataset (time, region) of one run from ``data`` (n_record, n_samples, N), with
     ``diverged``/``divergence_time`` scalars."""
     ds = xr.Dataset(
-        _variables(data, settings.record, ("time", "region"), net.node),
+        _variables(data, settings, ("time", "region"), net.node),
         coords={"time": ("time", settings.times, {"units": "ms"}),
                 "region": ("region", np.array(net.labels, dtype=object))},
     )
@@ -169,7 +176,7 @@ def sweep_dataset(variants, data, div, ks, seeds, settings) -> xr.Dataset:
     run_dims = ("coupling", "k") + (("seed",) if seeds is not None else ())
     net = variants[0][1]
     ds = xr.Dataset(
-        _variables(data, settings.record, run_dims + ("time", "region"), net.node),
+        _variables(data, settings, run_dims + ("time", "region"), net.node),
         coords={
             "coupling": ("coupling", np.array(names, dtype=object)),
             "k": ("k", ks),

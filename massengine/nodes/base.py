@@ -29,6 +29,8 @@ class NodeModel:
     - ``observables``: ``{name: f(state, p) -> (N,)}``, derived signals that can be coupled
       or recorded like a state variable (e.g. Jansen–Rit's ``y1 - y2``).
     - ``default_record``: what ``simulate`` records when ``record`` is not given.
+    - ``bold_signal``: the signal that drives ``monitor="bold"`` when ``bold_signal`` is
+      not given (``None``: the model's ``coupled_var``).
     - ``couplings``: the coupling kinds that make sense on this model (others still run,
       with a warning: a phase fed through ``additive`` coupling, say, grows without bound).
     - ``divergence_bound``: a run whose state leaves ``|x| <= divergence_bound`` counts as
@@ -51,6 +53,7 @@ class NodeModel:
     observables: ClassVar[Mapping[str, Callable]] = {}
     default_record: ClassVar[tuple[str, ...]] = ()
     divergence_bound: ClassVar[float] = 1e6
+    bold_signal: ClassVar[str | None] = None
     couplings: ClassVar[tuple[str, ...]] = (
         "diffusive", "additive", "laplacian", "tanh", "sigmoidal", "sigmoidal_jansen_rit", "kuramoto",
     )
@@ -101,6 +104,12 @@ class NodeModel:
                 f"{', '.join(cls.signals())}." + closest(str(name), cls.signals())
             )
         return name
+
+    @classmethod
+    def bold_default(cls) -> str:
+        """The signal that drives the BOLD monitor by default: ``bold_signal`` or, when the
+        model sets none, ``coupled_var``."""
+        return cls.bold_signal or cls.coupled_var
 
     @classmethod
     def signal(cls, state, name: str, p):
