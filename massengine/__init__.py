@@ -14,7 +14,7 @@ from .connectivity import (
     synthetic_connectome,
 )
 from .couplings import COUPLINGS, apply_coupling
-from .fit import best_k, fit_k, fit_parameters, goodness_of_fit
+from .fit import best_k, fc_loss, fit_k, fit_parameters, goodness_of_fit
 from .io import open_campaign
 from .network import CouplingTerm, Network
 from .simulate import Trajectory, integrate, simulate, sweep, sweep_to_store
@@ -32,6 +32,7 @@ __all__ = [
     "datasets",
     "delay_steps",
     "delays_from_distances",
+    "fc_loss",
     "fit",
     "fit_k",
     "fit_parameters",

@@ -388,60 +388,29 @@ def _bounds(net: Network, name: str, given) -> tuple[float, float]:
     return (-np.inf if low is None else float(low), np.inf if high is None else float(high))
 
 
-def _noise_pattern(noise, net: Network) -> np.ndarray:
-    """(n_vars, N) 0/1 mask of the noised variables, for a fitted global noise level."""
-    if noise is None or (not isinstance(noise, Mapping) and np.isscalar(noise)):
-        return np.ones((len(net.node.state_vars), net.n_regions))
-    mask = np.zeros((len(net.node.state_vars), net.n_regions))
-    for var in noise:
-        mask[net.node.index(var, what="noise variable")] = 1.0
-    return mask
+@dataclass(frozen=True)
+class _Problem:
+    objective: Callable
+    simulated_fc: Callable
+    params: tuple
+    start: dict
+    target_fc: np.ndarray
+    precision: str
 
 
-def fit_parameters(net: Network, target, params: Sequence[str] = ("k",), *, init: Mapping | None = None,
-                   duration: float, dt: float = 0.1, transient: float = 0.0, sample_every: int = 1,
-                   variable: str | None = None, noise=None, seed: int = 0, integrator: str = "euler",
-                   precision: str = "float32", delay_rounding: str = "ceil", history="zeros",
-                   loss: str = "corr", fc_of: Callable | None = None, steps: int = 100,
-                   learning_rate: float = 0.05, bounds: Mapping | None = None, xtol: float = 1e-4,
-                   verbose: bool = False) -> FitResult:
-    """Fit ``params`` of ``net`` to an empirical FC by gradient descent (Adam) through
-    :func:`massengine.integrate`.
-
-    - ``params``: ``"k"`` (every coupling term's strength), any node parameter (``"a"``
-      for Hopf...), and ``"noise"`` (a global sigma on the variables ``noise=`` names,
-      scalar: all). Start values: ``init``, else the network's (``noise=``'s for noise).
-    - ``target``: :class:`Empirical` or FC ``(N, N)`` / ``(S, N, N)``; the group-average FC
-      is fitted.
-    - ``loss``: ``"corr"`` (``1 - `` the FC correlation, upper triangles) or ``"rmse"``.
-    - ``fc_of``: the differentiable map from the recorded ``(time, region)`` signal to an FC
-      (default :func:`jax_fc`); give e.g. a BOLD transform followed by :func:`jax_fc` to
-      fit BOLD FC.
-    - Run settings (``duration``, ``dt``, ``noise``, ``seed``...) are those of
-      :func:`massengine.integrate`; the seed is fixed for the whole fit, so the noise is the
-      same at every step and the loss is deterministic.
-    - Adam with ``learning_rate`` (step size in parameter units), at most ``steps`` updates;
-      stops when every update is below ``xtol * (1 + |value|)``. Values are kept within
-      ``bounds`` (``{name: (low, high)}``; default: k, noise >= 0, node parameters within
-      their documented ranges).
-
-    Returns a :class:`FitResult`.
-    """
-    t0 = time.perf_counter()
+def _problem(net: Network, target, params, init, duration, dt, transient, sample_every, variable, noise,
+             seed, integrator, precision, delay_rounding, history, loss, fc_of) -> _Problem:
     if isinstance(params, str):
         params = (params,)
     params = tuple(params)
     if not params:
         raise ValueError("params must name at least one parameter to fit (e.g. ('k',)).")
-    node_names = set(net.node.parameters)
     for name in params:
-        if name not in ("k", "noise") and name not in node_names:
+        if name not in ("k", "noise") and name not in net.node.parameters:
             raise ValueError(f"cannot fit {name!r}: choose 'k', 'noise' or a parameter of node model "
                              f"{net.node.name!r} ({', '.join(net.node.parameters)}).")
     if loss not in ("corr", "rmse"):
         raise ValueError(f"loss must be 'corr' or 'rmse', got {loss!r}.")
-    if not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}.")
     target = _as_target(target)
     if target.n_regions != net.n_regions:
         raise ValueError(f"region-count mismatch: the network has {net.n_regions} regions, the "
@@ -466,13 +435,11 @@ def fit_parameters(net: Network, target, params: Sequence[str] = ("k",), *, init
             if value.ndim:
                 raise ValueError(f"node parameter {name!r} is per region; fit a scalar (set it to one value).")
             start[name] = float(value)
-    lo_hi = {name: _bounds(net, name, bounds) for name in params}
     run_noise = noise
-    if "noise" in params:
-        run_noise = {v: 1.0 for v in net.node.state_vars} if not isinstance(noise, Mapping) else {v: 1.0 for v in noise}
+    if "noise" in params:  # unit sigma on the noised variables, scaled by the fitted value
+        run_noise = dict.fromkeys(noise if isinstance(noise, Mapping) else net.node.state_vars, 1.0)
     settings = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
-                                     delay_rounding, history, run_noise, "sample", [variable])
-    pattern = _noise_pattern(noise, net)
+                                delay_rounding, history, run_noise, "sample", [variable])
 
     def simulated_fc(values):
         node_changes = {n: v for n, v in values.items() if n not in ("k", "noise")}
@@ -482,7 +449,7 @@ def fit_parameters(net: Network, target, params: Sequence[str] = ("k",), *, init
         with _precision(settings.precision):
             spec, p, x0, rows = build(run, settings)
             if "noise" in values:
-                p = {**p, "sigma": p["sigma"] * jnp.asarray(pattern, p["sigma"].dtype) * values["noise"]}
+                p = {**p, "sigma": p["sigma"] * values["noise"]}
             carry, keys = engine.start(spec, p, x0, rows, np.array([seed]))
             _, samples = engine.advance_jit(spec, p, carry, None, keys)
             return fc_of(samples[:, 0, :, 0])
@@ -490,6 +457,66 @@ def fit_parameters(net: Network, target, params: Sequence[str] = ("k",), *, init
     def objective(values):
         return jax_fc_loss(simulated_fc(values), target_fc, loss)
 
+    return _Problem(objective, simulated_fc, params, start, target_fc, settings.precision)
+
+
+def fc_loss(net: Network, target, params: Sequence[str] = ("k",), *, duration: float, dt: float = 0.1,
+            transient: float = 0.0, sample_every: int = 1, variable: str | None = None, noise=None,
+            seed: int = 0, integrator: str = "euler", precision: str = "float32",
+            delay_rounding: str = "ceil", history="zeros", loss: str = "corr",
+            fc_of: Callable | None = None) -> Callable:
+    """The differentiable loss that :func:`fit_parameters` minimises, for your own optimiser
+    (optax, SciPy...): a function of ``{name: value}`` for the names in ``params`` returning
+    ``1 - FC correlation`` (``loss="corr"``) or the FC RMSE (``"rmse"``) to the target's
+    group-average FC; ``jax.grad`` of it differentiates through the whole simulation.
+    Parameter names and the other keywords are those of :func:`fit_parameters`."""
+    return _problem(net, target, params, None, duration, dt, transient, sample_every, variable, noise,
+                    seed, integrator, precision, delay_rounding, history, loss, fc_of).objective
+
+
+def fit_parameters(net: Network, target, params: Sequence[str] = ("k",), *, init: Mapping | None = None,
+                   duration: float, dt: float = 0.1, transient: float = 0.0, sample_every: int = 1,
+                   variable: str | None = None, noise=None, seed: int = 0, integrator: str = "euler",
+                   precision: str = "float32", delay_rounding: str = "ceil", history="zeros",
+                   loss: str = "corr", fc_of: Callable | None = None, steps: int = 100,
+                   learning_rate: float = 0.05, bounds: Mapping | None = None, xtol: float = 1e-4,
+                   verbose: bool = False) -> FitResult:
+    """Fit ``params`` of ``net`` to an empirical FC by gradient descent (Adam) through the
+    simulation.
+
+    - ``params``: ``"k"`` (every coupling term's strength), any scalar node parameter
+      (``"a"`` for Hopf...), and ``"noise"`` (one sigma for the variables ``noise=`` names,
+      all of them for a scalar ``noise=``). Start values: ``init``, else the network's
+      (``noise=``'s for noise).
+    - ``target``: :class:`Empirical` or FC ``(N, N)`` / ``(S, N, N)``; the group-average FC
+      is fitted.
+    - ``loss``: ``"corr"`` (``1 -`` the FC correlation of the upper triangles) or ``"rmse"``.
+    - ``fc_of``: the differentiable map from the recorded ``(time, region)`` signal to an FC
+      (default :func:`jax_fc`); give e.g. a BOLD transform followed by :func:`jax_fc` to
+      fit BOLD FC.
+    - Run settings (``duration``, ``dt``, ``transient``, ``sample_every``, ``noise``,
+      ``seed``...) are those of :func:`massengine.integrate`; ``variable``: the recorded
+      signal whose FC is fitted (default: the model's first ``default_record``). The seed is
+      fixed, so the noise is the same at every evaluation and the loss is a deterministic,
+      smooth function of the parameters.
+    - Adam with ``learning_rate`` (step size in parameter units), at most ``steps`` updates.
+      A step that raises the loss (the minimum overshot) or gives a non-finite one (a diverged
+      run) is undone, Adam's moments restart and the step size halves. Stops when an update
+      is below ``xtol * (1 + |value|)`` for every parameter. Values are kept within ``bounds``
+      (``{name: (low, high)}``; default: k, noise >= 0, node parameters within their
+      documented ranges).
+
+    Returns a :class:`FitResult`.
+    """
+    t0 = time.perf_counter()
+    if not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}.")
+    problem = _problem(net, target, params, init, duration, dt, transient, sample_every, variable, noise,
+                       seed, integrator, precision, delay_rounding, history, loss, fc_of)
+    params, start, target_fc = problem.params, problem.start, problem.target_fc
+    objective, simulated_fc = problem.objective, problem.simulated_fc
+    lo_hi = {name: _bounds(net, name, bounds) for name in params}
+    settings = problem
     value_and_grad = jax.value_and_grad(objective)
     with _precision(settings.precision):
         dtype = jnp.dtype(settings.precision)
@@ -550,7 +577,8 @@ def fit_parameters(net: Network, target, params: Sequence[str] = ("k",), *, init
         fc=final_fc, fc_corr=float(fc_correlation(final_fc, target_fc)), iterations=t,
         converged=converged, seconds=time.perf_counter() - t0, message=message,
         settings={"duration": duration, "dt": dt, "transient": transient, "sample_every": sample_every,
-                  "variable": variable, "seed": seed, "loss": loss, "learning_rate": learning_rate},
+                  "variable": variable or net.node.default_record[0], "seed": seed, "loss": loss,
+                  "learning_rate": learning_rate},
     )
 
 
