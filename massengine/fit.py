@@ -84,7 +84,11 @@ def fcd_ks(fcd_a, fcd_b) -> float:
     """KS distance between the distributions of two FCD matrices' strict upper-triangle
     values — neurolib's ``matrix_kolmogorov`` (``ts_kolmogorov`` is this applied to the
     FCDs of two time series). The matrices may have different sizes (runs of different
-    lengths)."""
+    lengths). The statistic is neurolib's; the FCD it is applied to is massengine's
+    (:func:`massengine.metrics.fcd`), which differs from neurolib's ``fcd`` in two ways:
+    it correlates the windows' FC upper triangles (neurolib: the full matrices, diagonal
+    included) and its windows run to the end of the series (neurolib's
+    ``range(0, T - window, step)`` leaves out the last possible window)."""
     return ks_distance(metrics.upper_triangle(np.asarray(fcd_a, float)),
                        metrics.upper_triangle(np.asarray(fcd_b, float)))
 

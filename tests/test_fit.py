@@ -191,3 +191,23 @@ def test_joint_fit_of_k_and_a_lowers_the_loss(hopf, truth_fc):
                                learning_rate=0.03, **RUN)
     assert result.loss[-1] < 0.5 * result.loss[0]
     assert set(result.values) == {"k", "a"} and -5.0 <= result.values["a"] <= 5.0
+
+
+def test_fc_loss_value_with_a_custom_fc_of_equals_the_numpy_computation(hopf, truth_fc):
+    """The hook a BOLD fit uses: fc_of maps the recorded signal to an FC; here squaring the
+    signal, recomputed independently in NumPy from integrate's output."""
+    settings = dict(RUN, duration=600.0)
+    loss = me.fc_loss(hopf, truth_fc, ("k",), seed=1, fc_of=lambda x: fit.jax_fc(x**2), **settings)
+    x = np.asarray(me.integrate(hopf.replace(k=0.3), seed=1, **settings)["x"], np.float64)
+    want = 1 - float(fit.fc_correlation(np.corrcoef((x**2).T), truth_fc))
+    assert float(loss({"k": 0.3})) == pytest.approx(want, abs=1e-5)
+
+
+def test_a_step_into_divergence_is_undone_and_the_step_size_halved(hopf, truth_fc):
+    """At dt = 0.5 ms the diffusive Hopf network diverges (Euler) above k ~ 0.8: a big first
+    step from 0.4 lands there; the fit backs off instead of returning NaN."""
+    settings = dict(duration=600.0, dt=0.5, transient=50.0, sample_every=2, noise=0.02)
+    assert me.simulate(hopf.replace(k=2.0), **settings).diverged.item()
+    result = me.fit_k(hopf, truth_fc, k0=0.4, seed=1, steps=5, learning_rate=1.0, **settings)
+    assert np.all(np.isfinite(result.loss)) and np.all(result.path["k"] < 2.0)
+    assert len(result.loss) < result.iterations + 1  # some steps were undone

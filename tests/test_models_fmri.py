@@ -154,7 +154,9 @@ def test_dfun_parity_with_tvb():
 
 def tvb_network(node, coupled):
     """The fixture's 4-region network: TVB's Linear(a=k) coupling is massengine's "additive"
-    (weights[i, j] from j to i in both), delays rounded to steps as TVB does."""
+    (weights[i, j] from j to i in both), delays rounded to steps as TVB does, the history
+    constant at the initial state. TVB's Raw monitor stamps its first sample horizon * dt
+    (its clock starts after the history); sample m is the state after m steps in both."""
     w, delays = TVB["net_weights"], TVB["net_lengths"] / float(TVB["net_speed"])
     terms = [me.CouplingTerm("additive", weights=w, delays=delays, coupled_var=var, target=var,
                              params={"k": float(k)}) for var, k in coupled]
