@@ -30,6 +30,7 @@ diverged simulation (non-finite loss).
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +44,8 @@ import xarray as xr
 from . import engine, metrics
 from .network import Network
 from .simulate import _precision, build, resolve_settings
+
+log = logging.getLogger(__name__)
 
 # ---- scores on NumPy arrays -----------------------------------------------------------------
 
@@ -483,8 +486,7 @@ def fit_parameters(net: Network, target, params: Sequence[str] = ("k",), *, init
                    variable: str | None = None, noise=None, seed: int = 0, integrator: str = "euler",
                    precision: str = "float32", delay_rounding: str = "ceil", history="zeros",
                    loss: str = "corr", fc_of: Callable | None = None, steps: int = 100,
-                   learning_rate: float = 0.05, bounds: Mapping | None = None, xtol: float = 1e-4,
-                   verbose: bool = False) -> FitResult:
+                   learning_rate: float = 0.05, bounds: Mapping | None = None, xtol: float = 1e-4) -> FitResult:
     """Fit ``params`` of ``net`` to an empirical FC by gradient descent (Adam) through the
     simulation.
 
@@ -508,7 +510,7 @@ def fit_parameters(net: Network, target, params: Sequence[str] = ("k",), *, init
       run) is undone, Adam's moments restart and the step size halves. Stops when an update
       is below ``xtol * (1 + |value|)`` for every parameter. Values are kept within ``bounds``
       (``{name: (low, high)}``; default: k, noise >= 0, node parameters within their
-      documented ranges).
+      documented ranges). Each accepted step is logged (logger ``massengine.fit``, INFO).
 
     Returns a :class:`FitResult`.
     """
@@ -570,8 +572,7 @@ def fit_parameters(net: Network, target, params: Sequence[str] = ("k",), *, init
             losses.append(current)
             for n in params:
                 path[n].append(x[n])
-            if verbose:
-                print(f"step {t}: loss {current:.6g} " + " ".join(f"{n}={x[n]:.6g}" for n in params))
+            log.info("fit step %d: loss %.6g, %s", t, current, ", ".join(f"{n}={x[n]:.6g}" for n in params))
             if moved < xtol:
                 converged, message = True, f"converged: every update below xtol = {xtol:g}"
                 break
