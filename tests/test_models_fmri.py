@@ -193,3 +193,22 @@ def test_parameters_are_documented_and_reference_cited():
         for name, spec in model.parameters.items():
             assert spec.doc and spec.low <= spec.default <= spec.high, (model.name, name)
         assert me.nodes.get_model(model.name) is model
+
+
+@pytest.mark.parametrize("model,initial,variable", [("reduced_wong_wang", {"S": 0.1}, "S"),
+                                                    ("montbrio_pazo_roxin", {"r": 0.1, "V": -2.0}, "r")])
+def test_a_campaign_config_can_name_the_models(model, initial, variable):
+    import yaml
+    from snakemake.utils import validate
+
+    import massengine.config as mecfg
+
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "config" / "test" / "tiny.yaml").read_text())
+    config["node"] = {"model": model, "initial": initial}
+    config["couplings"] = {"additive": {}}
+    config["metrics"]["variable"] = variable
+    validate(config, str(root / "config" / "schemas" / "config.schema.yaml"))
+    mecfg.check(config)
+    net = mecfg.network(config, "additive")
+    assert net.node.name == model and net.terms[0].coupled_var == variable
