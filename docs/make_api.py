@@ -7,7 +7,7 @@ import inspect
 from pathlib import Path
 
 import massengine as me
-from massengine import batching, campaign, config, hemodynamics, io, memory, metrics, viz
+from massengine import batching, campaign, config, fit, hemodynamics, io, memory, metrics, viz
 
 SECTIONS = [
     ("Networks and runs", [me.Network, me.CouplingTerm, me.simulate, me.sweep, me.integrate, me.Trajectory]),
@@ -16,11 +16,14 @@ SECTIONS = [
                       me.delay_steps, me.synthetic_connectome]),
     ("Data sets", [me.datasets.load, me.datasets.load_files, me.datasets.load_tvb_zip]),
     ("Node models", [me.nodes.Hopf, me.nodes.JansenRit, me.nodes.WilsonCowan, me.nodes.FitzHughNagumo,
-                     me.nodes.Kuramoto, me.nodes.NodeModel]),
+                     me.nodes.Kuramoto, me.nodes.ReducedWongWang, me.nodes.MontbrioPazoRoxin, me.nodes.NodeModel]),
     ("Coupling kernels", [getattr(me.couplings, name) for name in me.COUPLINGS] + [me.apply_coupling]),
     ("Metrics", [metrics.functional_connectivity, metrics.mean_fc, metrics.matrix_correlation, metrics.fcd,
                  metrics.fcd_variance, metrics.order_parameter, metrics.synchrony, metrics.metastability,
                  metrics.welch_psd, metrics.peak_frequency, metrics.mean_amplitude, metrics.compute]),
+    ("Fitting to data", [fit.empirical, fit.Empirical, fit.goodness_of_fit, fit.fc_correlation, fit.fc_rmse,
+                         fit.fcd_ks, fit.ks_distance, fit.score_sweep, fit.best_k, fit.fit_parameters, fit.fit_k,
+                         fit.fc_loss, fit.FitResult, fit.jax_fc, fit.jax_fc_loss]),
     ("Figures", [viz.plot_timeseries, viz.plot_matrix, viz.plot_metric_vs_k, viz.plot_heatmap]),
     ("Stores", [io.as_store, io.write_store, io.open_store, io.verify_store, io.check_store, io.find_stores,
                 me.open_campaign, io.describe, io.label_coords, io.provenance_text]),

@@ -3,7 +3,7 @@
 This module only re-exports the public API; importing it has no side effects.
 """
 
-from . import couplings, datasets, nodes
+from . import couplings, datasets, fit, nodes
 from ._version import __version__
 from .connectivity import (
     Connectome,
@@ -14,6 +14,7 @@ from .connectivity import (
     synthetic_connectome,
 )
 from .couplings import COUPLINGS, apply_coupling
+from .fit import best_k, fc_loss, fit_k, fit_parameters, goodness_of_fit
 from .hemodynamics import bold
 from .io import open_campaign
 from .network import CouplingTerm, Network
@@ -27,11 +28,17 @@ __all__ = [
     "Trajectory",
     "__version__",
     "apply_coupling",
+    "best_k",
     "bold",
     "couplings",
     "datasets",
     "delay_steps",
     "delays_from_distances",
+    "fc_loss",
+    "fit",
+    "fit_k",
+    "fit_parameters",
+    "goodness_of_fit",
     "integrate",
     "laplacian_connectivity",
     "nodes",

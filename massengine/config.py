@@ -333,8 +333,8 @@ def _check_metrics(config: Mapping, settings, conn: Connectome) -> None:
     a target FC that cannot rank anything."""
     mconf = config["metrics"]
     variable = mconf.get("variable")
-    if variable is not None and variable not in settings.record:
-        _fail("metrics.variable", f"{variable!r} is not recorded; recorded: {', '.join(settings.record)}. "
+    if variable is not None and variable not in settings.outputs:
+        _fail("metrics.variable", f"{variable!r} is not recorded; recorded: {', '.join(settings.outputs)}. "
               f"Add it to simulation.record or analyse one of those.")
     period = settings.sample_every * settings.dt  # ms
     nyquist = 1000.0 / period / 2

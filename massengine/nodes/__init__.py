@@ -5,9 +5,12 @@ from .fitzhugh_nagumo import FitzHughNagumo
 from .hopf import Hopf
 from .jansen_rit import JansenRit
 from .kuramoto import Kuramoto
+from .montbrio import MontbrioPazoRoxin
 from .wilson_cowan import WilsonCowan
+from .wong_wang import ReducedWongWang
 
-MODELS = {model.name: model for model in (Hopf, JansenRit, WilsonCowan, FitzHughNagumo, Kuramoto)}
+MODELS = {model.name: model for model in (Hopf, JansenRit, WilsonCowan, FitzHughNagumo, Kuramoto,
+                                          ReducedWongWang, MontbrioPazoRoxin)}
 
 
 def get_model(name: str) -> type[NodeModel]:
@@ -22,5 +25,5 @@ def get_model(name: str) -> type[NodeModel]:
     return MODELS[name]
 
 
-__all__ = ["NodeModel", "Hopf", "JansenRit", "WilsonCowan", "FitzHughNagumo", "Kuramoto", "MODELS",
-           "get_model"]
+__all__ = ["NodeModel", "Hopf", "JansenRit", "WilsonCowan", "FitzHughNagumo", "Kuramoto", "ReducedWongWang",
+           "MontbrioPazoRoxin", "MODELS", "get_model"]
