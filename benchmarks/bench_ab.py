@@ -36,7 +36,9 @@ print(json.dumps(b.measure(net, ks, {duration}, 0.1, "auto")))
 def measure(checkout: Path, n, duration: float) -> float:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     code = CHILD.format(bench=str(HERE), n=n, duration=duration)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{checkout} ({n} runs) failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])["region_steps_per_s"]
 
 
