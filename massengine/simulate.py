@@ -28,6 +28,7 @@ from .connectivity import delay_steps
 from .couplings import get_coupling
 from .integrators import INTEGRATORS
 from .network import Network
+from .progress import Progress
 
 PRECISIONS = ("float32", "float64")
 LAYOUTS = ("auto",) + engine.LAYOUTS
@@ -674,7 +675,13 @@ def _run_batches(net: Network, s: Settings, grid: _RunGrid, chunk_samples, batch
         spec, params, x0, rows = build(net, s)
         batch, chunk = _memory_plan(spec, params, net.n_regions, s, grid.size, chunk_samples, batch_size)
         pending, flags = None, []
-        for start, stop in batching.batch_ranges(*grid.shape, batch):
+        ranges = batching.batch_ranges(*grid.shape, batch)
+        cuts = segments(spec, chunk)
+        # Each piece is one segment of one batch: its runs advance duration / len(cuts) ms.
+        progress = Progress(f"{net.node.name} x {net.terms[0].coupling if len(net.terms) == 1 else 'custom'}, "
+                            f"{grid.size} runs in {len(ranges)} batch(es)", len(ranges) * len(cuts),
+                            s.duration / len(cuts))
+        for start, stop in ranges:
             ks, seeds = grid.runs(start, stop)
             # XLA compiles a batch of one differently (its summation order differs in the
             # last bits); padding it to two makes every batch size give bit-identical runs.
@@ -683,15 +690,17 @@ def _run_batches(net: Network, s: Settings, grid: _RunGrid, chunk_samples, batch
             carry, keys = engine.start(spec, params, x0, rows, np.asarray(seeds))
             ks = _cast(ks, params["dt"].dtype)
             t0 = 0
-            for segment in segments(spec, chunk):
+            for segment in cuts:
                 carry, samples = engine.advance_runs(segment, params, carry, ks, keys)
                 samples.copy_to_host_async()
                 if pending is not None:
                     yield _fetched(*pending)
+                    progress.advance()
                 pending = (slice(start, stop), slice(t0, t0 + segment.n_samples), samples)
                 t0 += segment.n_samples
             flags.append((start, stop, carry[3]))
         yield _fetched(*pending)
+        progress.advance()
     for start, stop, steps in flags:
         divergence[start:stop] = np.asarray(steps)[: stop - start]
 

@@ -141,3 +141,13 @@ def test_a_single_run_longer_than_memory_is_integrated_in_segments(example, monk
     cut = me.simulate(net, **KW)
     assert len(calls) >= 3 and sum(calls) == n
     np.testing.assert_array_equal(cut.x.values, whole.x.values)
+
+
+def test_a_sweep_logs_its_progress(example, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="massengine.progress"):
+        me.sweep(net_of(example), k=[0.1, 0.2, 0.3, 0.4], batch_size=2, chunk_samples=20, **KW)
+    # 2 batches x 3 segments (50 samples: 20 + 20 + 10); the last message: the whole sweep done.
+    last = [r.getMessage() for r in caplog.records if r.name == "massengine.progress"][-1]
+    assert "4 runs in 2 batch(es): 6/6 segments (100%)" in last and "ETA 0.0 s" in last
