@@ -50,8 +50,9 @@ def footprint(spec, params, n_regions: int, itemsize: int) -> Footprint:
     # edge function, the weighted values), the state ten times (integrator stages, noise,
     # coupling current).
     fixed = itemsize * (2 * rings + 3 * reads + 10 * n_vars * n_regions + block + 3 * hemo) + 64
-    # Each sample twice: the engine's output and its copy in the caller's layout.
-    return Footprint(fixed, 2 * itemsize * len(spec.record) * n_regions)
+    # Each sample three times: the engine's output, its copy in the caller's layout, and the
+    # next segment's output while this one is copied out (the prefetch).
+    return Footprint(fixed, 3 * itemsize * len(spec.record) * n_regions)
 
 
 def free_bytes(device) -> int:
@@ -67,20 +68,21 @@ def _gib(n: int) -> str:
 
 
 def plan(n_runs: int, n_samples: int, fp: Footprint, budget: int, *, chunk_samples: int | None = None,
-         batch_size: int | None = None, max_batch: int | None = None) -> tuple[int, int]:
+         batch_size: int | None = None, max_batch: int | None = None,
+         max_chunk: int | None = None) -> tuple[int, int]:
     """``(runs per call, samples per segment)`` for ``n_runs`` runs of ``n_samples``
     samples within ``budget`` bytes.
 
     ``chunk_samples`` / ``batch_size`` fix one or both (the caller's choice is kept);
-    otherwise batches are as large as fit (at most ``max_batch``), and a whole run's
-    samples are one segment unless that would cut the batch, in which case segments
-    shrink first. A single run that fits in no segment raises ``MemoryError`` with what
-    it needs.
+    otherwise batches are as large as fit (at most ``max_batch``), and a segment holds a
+    whole run's samples (at most ``max_chunk``, a preference) unless that would cut the
+    batch, in which case segments shrink first. A single run that fits in no segment
+    raises ``MemoryError`` with what it needs.
     """
     want = min(n_runs, max_batch or n_runs)
     if batch_size is not None:
         want = min(n_runs, batch_size)
-    chunk = min(chunk_samples or n_samples, n_samples)
+    chunk = min(chunk_samples or max_chunk or n_samples, n_samples)
     if chunk_samples is None and fp.bytes(want, chunk) > budget:
         # Shorter segments before smaller batches: a batch's throughput is what matters.
         room = budget // want - fp.fixed

@@ -90,8 +90,9 @@ def _falling_back_to_cpu(run):
 
     try:
         return run()
-    except Exception as err:  # jaxlib's XlaRuntimeError; its class is not public API
-        if "RESOURCE_EXHAUSTED" not in str(err) or jax.default_backend() == "cpu":
+    except Exception as err:  # jaxlib's XlaRuntimeError (its class is not public API), or our MemoryError
+        out_of_memory = isinstance(err, MemoryError) or "RESOURCE_EXHAUSTED" in str(err)
+        if not out_of_memory or jax.default_backend() == "cpu":
             raise
         logger.warning("accelerator out of memory (%s); rerunning this chunk on the CPU", str(err)[:200])
         with jax.default_device(jax.devices("cpu")[0]):
@@ -133,7 +134,8 @@ def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out,
     return Path(out)
 
 
-def metrics_chunk(config: Mapping, store_path, out, threads: int = 1) -> Path:
+def metrics_chunk(config: Mapping, store_path, out, threads: int = 1,
+                  campaign_config: Mapping | None = None) -> Path:
     """Every metric of one trajectory store, computed by dask (one task per run)."""
     from . import metrics  # imported by the stages that use it: scipy costs every job ~0.7 s
 
@@ -157,6 +159,8 @@ def metrics_chunk(config: Mapping, store_path, out, threads: int = 1) -> Path:
     else:
         result = lazy.compute(scheduler="threads", num_workers=threads)
     result.attrs.update({**traj.attrs, **result.attrs, "stage": "metrics"})
+    if campaign_config is not None:  # the config now, not the simulation's (metrics may be newer)
+        result.attrs.update(provenance_attrs(campaign_config, "metrics"))
     io.write_store(io.label_coords(result), out, consolidated=True, overwrite=True, log=logger.info)
     logger.info("metrics of %s (%s) in %.1f s", store_path, variable, time.perf_counter() - start)
     return Path(out)

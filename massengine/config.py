@@ -106,11 +106,21 @@ def gpu_visible() -> bool:
     return Path("/dev/nvidiactl").exists() or Path("/dev/nvidia0").exists()
 
 
+# The head Snakemake resolves ``k_per_job: auto`` once and hands the number to its jobs in
+# this environment variable: a job re-reads the Snakefile, possibly on another host (a
+# cluster node with or without a GPU), and must cut the k grid exactly as the head did.
+K_PER_JOB_ENV = "MASSENGINE_K_PER_JOB"
+
+
 def k_per_job(config: Mapping, n_k: int) -> int:
     """``k_per_job`` resolved: ``"auto"`` gives one job per coupling on a GPU host (a GPU
-    needs thousands of runs per call to be busy) and :data:`CPU_K_PER_JOB` elsewhere."""
+    needs thousands of runs per call to be busy) and :data:`CPU_K_PER_JOB` elsewhere, as
+    the head decided when :data:`K_PER_JOB_ENV` is set."""
     size = config.get("k_per_job", "auto")
     if size == "auto":
+        decided = os.environ.get(K_PER_JOB_ENV)
+        if decided:
+            return int(decided)
         return max(n_k, 1) if gpu_visible() else CPU_K_PER_JOB
     return int(size)
 

@@ -157,22 +157,44 @@ def remove_stale_locks(out, previous: dict | None, workdir=".") -> list[Path]:
     return removed
 
 
-def quarantine(out, dry: bool = False) -> list[tuple[Path, Path, list[str]]]:
+def quarantine(out, dry: bool = False, log=print) -> list[tuple[Path, Path, list[str]]]:
     """Rename every store under ``out`` that fails verification to ``<store>.corrupt-<time>``
-    (``dry``: only report). Returns ``(store, new name, problems)`` of each."""
+    (``dry``: only report). Returns ``(store, new name, problems)`` of each.
+
+    At every start of the workflow, so only what is cheap: each manifest's files exist with
+    their sizes (a deleted or truncated chunk); checksums are verified by the stages that
+    read a store and by ``massengine verify``. A store without a manifest (written before
+    manifests existed, and renamed into place complete as every store is) that opens is
+    adopted: its manifest is written, nothing is recomputed."""
     out = Path(out)
     if not out.is_dir():
         return []
     stamp = time.strftime("%Y%m%dT%H%M%S")
     moved = []
     for store in io.find_stores(out):
-        problems = io.verify_store(store)
+        problems = io.verify_store(store, checksums=False)
+        if problems and not dry and _adopted(store, problems):
+            log(f"massengine: {store} had no manifest (written by an older massengine); it opens, so its "
+                "manifest was written and it is kept.")
+            continue
         if problems:
             aside = store.with_name(f"{store.name}.corrupt-{stamp}")
             if not dry:
                 os.replace(store, aside)
             moved.append((store, aside, problems))
     return moved
+
+
+def _adopted(store: Path, problems: list[str]) -> bool:
+    """Give a complete store without a manifest one (see :func:`quarantine`)."""
+    if len(problems) != 1 or f"no {io.MANIFEST}" not in problems[0]:
+        return False
+    try:
+        io.open_store(store).close()
+    except Exception:  # unreadable: it is moved aside instead
+        return False
+    io.write_manifest(store)
+    return True
 
 
 def start(out, config_hash: str, argv, log=print) -> None:
@@ -193,7 +215,7 @@ def start(out, config_hash: str, argv, log=print) -> None:
             log(f"massengine: removed Snakemake's stale lock {lock} (its Snakemake was killed).")
     for leftover in io.remove_leftovers(out, other_hosts=True):
         log(f"massengine: removed {leftover}, the temporary copy of a writer that is gone.")
-    for store, aside, problems in quarantine(out):
+    for store, aside, problems in quarantine(out, log=log):
         what = "; ".join(p.split(": ", 1)[-1] for p in problems[:2])
         log(f"massengine: {store} failed verification ({what}); moved aside to "
             f"{aside.name}, it will be redone.")

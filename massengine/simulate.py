@@ -342,10 +342,15 @@ def coupling_layout(term, lags, layout: str, backend: str) -> tuple[str, dict]:
     weights (``jax.grad`` with respect to W) take the dense read.
     """
     n = lags.shape[0]
-    if layout == "dense" or (layout == "auto" and isinstance(term.weights, jax.core.Tracer)):
-        return "dense", {"lags": _cast(lags, np.int32)}
-    pattern = np.asarray(term.weights) != 0
     lap = term.params.get("laplacian")
+    traced = any(isinstance(a, jax.core.Tracer) for a in (term.weights, lap))
+    if layout == "dense" or (layout == "auto" and traced):
+        return "dense", {"lags": _cast(lags, np.int32)}
+    if traced:
+        raise ValueError(f"layout={layout!r} reads the connectome's nonzero pattern, which is unknown while "
+                         "the weights (or laplacian) are traced (jax.grad with respect to them): use "
+                         "layout='dense' or 'auto'.")
+    pattern = np.asarray(term.weights) != 0
     if lap is not None:
         pattern = (np.asarray(lap) != 0) & ~np.eye(n, dtype=bool)
     targets, sources = np.nonzero(pattern)  # sorted by target
@@ -438,16 +443,22 @@ def integrate(net: Network, duration: float, dt: float = 0.1, transient: float =
     return _integrate(net, s, _check_seed(seed), chunk_samples)
 
 
-def _integrate(net: Network, s: Settings, seed: int, chunk_samples: int | None) -> Trajectory:
+def _integrate(net: Network, s: Settings, seed: int, chunk_samples: int | None,
+               to_host: bool = False) -> Trajectory:
+    """One run; ``to_host``: each segment's samples are copied to host memory as they come
+    (``simulate``: the device then holds one segment), else they stay JAX arrays on the
+    device (``integrate``: differentiable, the whole trajectory on the device)."""
     with _precision(s.precision):
         spec, params, x0, rows = build(net, s)
-        _, chunk = _memory_plan(spec, params, net.n_regions, s, 1, chunk_samples, None)
+        held = 0 if to_host else s.n_samples
+        _, chunk = _memory_plan(spec, params, net.n_regions, s, 1, chunk_samples, None, device_held=held)
         carry, keys = engine.start(spec, params, x0, rows, np.array([seed]))
         pieces = []
         for segment in segments(spec, chunk):
             carry, samples = engine.advance_jit(segment, params, carry, None, keys)
-            pieces.append(samples[..., 0])
-    data = pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces)
+            pieces.append(np.asarray(samples[..., 0]) if to_host else samples[..., 0])
+    join = np.concatenate if to_host else jnp.concatenate
+    data = pieces[0] if len(pieces) == 1 else join(pieces)
     return Trajectory(data, s.outputs, s.times, carry[3][0], s.dt)
 
 
@@ -514,7 +525,7 @@ def simulate(net: Network, duration: float, dt: float = 0.1, transient: float = 
                          delay_rounding, history, noise, monitor, record, layout, divergence_bound, tr,
                          bold_signal, bold_params)
     check_memory(net, s, 1)
-    traj = _integrate(net, s, _check_seed(seed), chunk_samples)
+    traj = _integrate(net, s, _check_seed(seed), chunk_samples, to_host=True)
     samples = np.moveaxis(np.asarray(traj.data), 1, 0)  # (n_record, n_samples, N), a view
     return io.run_dataset(net, s, samples, int(traj.divergence_step), seed)
 
@@ -541,6 +552,7 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
     """
     ks = _check_ks(k)
     seed_list = _check_seeds(seeds)
+    _check_batch_size(batch_size)
     variants = _coupling_variants(net, couplings)
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
                          delay_rounding, history, noise, monitor, record, layout, divergence_bound, tr,
@@ -552,7 +564,8 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
     data = np.empty((len(s.outputs), len(variants), grid.size, s.n_samples, net.n_regions), s.precision)
     div = np.empty((len(variants), grid.size), np.int64)
     for c, (_, variant) in enumerate(variants):
-        for runs, times, samples in _run_batches(variant, s, grid, chunk_samples, batch_size, div[c]):
+        for runs, times, samples in _run_batches(variant, s, grid, chunk_samples, batch_size, div[c],
+                                                 host_held=data.nbytes):
             data[:, c, runs, times] = samples
     data = data.reshape(data.shape[:2] + grid.shape + data.shape[3:])
     return io.sweep_dataset(variants, data, div.reshape((len(variants),) + grid.shape), ks,
@@ -585,6 +598,14 @@ def check_memory(net: Network, s: Settings, n_runs: int, held_runs: int | None =
                    "run fewer k values or seeds per call (k_per_job in a campaign), use fewer regions, "
                    "float32, a longer sample period, or sweep_to_store (streams samples to disk).")
     return total
+
+
+def _check_batch_size(batch_size):
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):
+        raise ValueError(f"batch_size must be an integer >= 1 (runs per compiled call) or None (as many as "
+                         f"fit the device's memory), got {batch_size!r}.")
+    return batch_size
 
 
 def _check_ks(k):
@@ -661,7 +682,8 @@ def _device():
     return device
 
 
-def _run_batches(net: Network, s: Settings, grid: _RunGrid, chunk_samples, batch_size, divergence):
+def _run_batches(net: Network, s: Settings, grid: _RunGrid, chunk_samples, batch_size, divergence,
+                 host_held: int = 0):
     """Generate ``(runs slice, time slice, samples (n_record, runs, m, N))`` of every batch of
     runs and time segment as it is computed, and fill ``divergence`` (runs,) with each run's
     divergence step (-1: stayed finite) once exhausted.
@@ -669,55 +691,68 @@ def _run_batches(net: Network, s: Settings, grid: _RunGrid, chunk_samples, batch
     The batches and segments fit the device's free memory (:mod:`massengine.batching`).
     Segment ``i + 1`` is launched before segment ``i`` is copied to the host, so the copy
     (and whatever the caller does with it, e.g. write it to zarr) overlaps the computation;
-    at most two segments exist at a time.
+    at most two segments exist at a time. ``host_held``: bytes the caller holds on the host
+    for the results (on a CPU they come out of the same memory). 64-bit mode is on only
+    while the device works, never while the generator is paused at a ``yield``.
     """
     with _precision(s.precision):
         spec, params, x0, rows = build(net, s)
-        batch, chunk = _memory_plan(spec, params, net.n_regions, s, grid.size, chunk_samples, batch_size)
-        pending, flags = None, []
-        ranges = batching.batch_ranges(*grid.shape, batch)
-        cuts = segments(spec, chunk)
-        # Each piece is one segment of one batch: its runs advance duration / len(cuts) ms.
-        progress = Progress(f"{net.node.name} x {net.terms[0].coupling if len(net.terms) == 1 else 'custom'}, "
-                            f"{grid.size} runs in {len(ranges)} batch(es)", len(ranges) * len(cuts),
-                            s.duration / len(cuts))
-        for start, stop in ranges:
-            ks, seeds = grid.runs(start, stop)
-            # XLA compiles a batch of one differently (its summation order differs in the
-            # last bits); padding it to two makes every batch size give bit-identical runs.
-            if stop - start == 1:
-                ks, seeds = np.repeat(ks, 2), np.repeat(seeds, 2)
+        batch, chunk = _memory_plan(spec, params, net.n_regions, s, grid.size, chunk_samples, batch_size,
+                                    host_held=host_held)
+    pending, flags = None, []
+    ranges = batching.batch_ranges(*grid.shape, batch)
+    cuts = segments(spec, chunk)
+    # Each piece is one segment of one batch: its runs advance duration / len(cuts) ms.
+    progress = Progress(f"{net.node.name} x {net.terms[0].coupling if len(net.terms) == 1 else 'custom'}, "
+                        f"{grid.size} runs in {len(ranges)} batch(es)", len(ranges) * len(cuts),
+                        s.duration / len(cuts))
+    for start, stop in ranges:
+        ks, seeds = grid.runs(start, stop)
+        # XLA compiles a batch of one differently (its summation order differs in the
+        # last bits); padding it to two makes every batch size give bit-identical runs.
+        if stop - start == 1:
+            ks, seeds = np.repeat(ks, 2), np.repeat(seeds, 2)
+        with _precision(s.precision):
             carry, keys = engine.start(spec, params, x0, rows, np.asarray(seeds))
             ks = _cast(ks, params["dt"].dtype)
-            t0 = 0
-            for segment in cuts:
+        t0 = 0
+        for segment in cuts:
+            with _precision(s.precision):
                 carry, samples = engine.advance_runs(segment, params, carry, ks, keys)
-                samples.copy_to_host_async()
-                if pending is not None:
-                    yield _fetched(*pending)
-                    progress.advance()
-                pending = (slice(start, stop), slice(t0, t0 + segment.n_samples), samples)
-                t0 += segment.n_samples
-            flags.append((start, stop, carry[3]))
-        yield _fetched(*pending)
-        progress.advance()
+            samples.copy_to_host_async()
+            if pending is not None:
+                yield _fetched(*pending)
+                progress.advance()
+            pending = (slice(start, stop), slice(t0, t0 + segment.n_samples), samples)
+            t0 += segment.n_samples
+        flags.append((start, stop, carry[3]))
+    yield _fetched(*pending)
+    progress.advance()
     for start, stop, steps in flags:
         divergence[start:stop] = np.asarray(steps)[: stop - start]
 
 
-def _memory_plan(spec, params, n_regions: int, s: Settings, n_runs: int, chunk_samples, batch_size):
+def _memory_plan(spec, params, n_regions: int, s: Settings, n_runs: int, chunk_samples, batch_size,
+                 host_held: int = 0, device_held: int = 0):
     """``(runs per call, samples per segment)`` within the device's free memory
     (:func:`massengine.batching.plan`); on an accelerator, segments of about 64 MB by
-    default so that copies overlap the computation, and at most 8 192 runs per call."""
+    default (shorter if memory is short) so that copies overlap the computation, and at
+    most 8 192 runs per call. ``host_held``: bytes of results the caller keeps on the host
+    (on a CPU, out of the same memory); ``device_held``: samples per run kept on the device
+    across segments (``integrate``'s differentiable trajectory)."""
     backend = current_backend()
     fp = batching.footprint(spec, params, n_regions, np.dtype(s.precision).itemsize)
+    fp = batching.Footprint(fp.fixed + fp.per_sample * device_held, fp.per_sample)
     max_batch = None if backend == "cpu" else batching.GPU_MAX_BATCH
+    max_chunk = None
     if chunk_samples is None and backend != "cpu":
         runs = min(n_runs, max_batch)
-        chunk_samples = max(1, batching.DEVICE_SEGMENT_BYTES // (runs * fp.per_sample))
+        max_chunk = max(1, batching.DEVICE_SEGMENT_BYTES // (runs * fp.per_sample))
     budget = int(batching.SAFETY * batching.free_bytes(_device()))
-    return batching.plan(n_runs, spec.n_samples, fp, budget, chunk_samples=chunk_samples,
-                         batch_size=batch_size, max_batch=max_batch)
+    if backend == "cpu":
+        budget -= host_held
+    return batching.plan(n_runs, spec.n_samples, fp, max(budget, 0), chunk_samples=chunk_samples,
+                         batch_size=batch_size, max_batch=max_batch, max_chunk=max_chunk)
 
 
 def _fetched(runs: slice, times: slice, samples):
@@ -744,6 +779,7 @@ def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None,
     io.check_target(path, overwrite)
     ks = _check_ks(k)
     seed_list = _check_seeds(seeds)
+    _check_batch_size(batch_size)
     variant = _coupling_variants(net, None)
     s = _resolve(net, duration, settings)
     grid = _RunGrid(ks, seed_list)
@@ -778,11 +814,17 @@ def _store_pieces(net: Network, s: Settings, grid: _RunGrid, chunk: int, batch_s
 # written (device output, host copy, zarr encoding): 64 MB made a 10-minute run peak at 1.7x
 # a 10-second one (benchmarks/README.md).
 SEGMENT_BYTES = 16 * 2**20
+# Smallest zarr chunk (one run, one signal) a stream writes: with thousands of runs per job
+# (a GPU job) 16 MB segments would otherwise mean chunks of a few samples and millions of
+# files; the segment then grows instead (memory ~ runs x 64 kB x signals).
+MIN_CHUNK_BYTES = 64 * 2**10
 
 
 def _samples_per_segment(n_runs: int, s: Settings, n_regions: int) -> int:
-    per_sample = n_runs * len(s.outputs) * n_regions * np.dtype(s.precision).itemsize
-    return int(max(1, min(s.n_samples, SEGMENT_BYTES // per_sample)))
+    sample = n_regions * np.dtype(s.precision).itemsize  # one signal of one run
+    by_memory = SEGMENT_BYTES // (n_runs * len(s.outputs) * sample)
+    by_files = -(-MIN_CHUNK_BYTES // sample)
+    return int(max(1, min(s.n_samples, max(by_memory, by_files))))
 
 
 def _coupling_variants(net: Network, couplings) -> list[tuple[str, Network]]:

@@ -80,7 +80,7 @@ def test_sweep_splits_itself_when_memory_is_short(example, monkeypatch):
     monkeypatch.setattr(engine, "start", lambda spec, p, x0, rows, seeds: calls.append(len(seeds))
                         or real_start(spec, p, x0, rows, seeds))
     split = me.sweep(net, **kw)
-    assert len(calls) > 1 and sum(calls) == 6
+    assert len(calls) > 1  # (a batch of one run is padded to two: sizes are 2 or more)
     np.testing.assert_array_equal(split.x.values, whole.x.values)
     # Room for less than one run: a clear refusal, before anything runs.
     monkeypatch.setattr(batching, "free_bytes", lambda device: 100)
@@ -102,6 +102,7 @@ def test_streamed_store_in_batches_equals_the_sweep(example, tmp_path):
 def test_k_per_job_auto_is_all_k_on_a_gpu_host_and_16_elsewhere(monkeypatch):
     from massengine import config as cfg
 
+    monkeypatch.delenv(cfg.K_PER_JOB_ENV, raising=False)
     config = {"k": {"start": 0.0, "stop": 1.0, "num": 40}, "k_per_job": "auto"}
     monkeypatch.setattr(cfg, "gpu_visible", lambda: False)
     assert [len(c) for c in cfg.k_chunks(config)] == [16, 16, 8]
@@ -151,3 +152,23 @@ def test_a_sweep_logs_its_progress(example, caplog):
     # 2 batches x 3 segments (50 samples: 20 + 20 + 10); the last message: the whole sweep done.
     last = [r.getMessage() for r in caplog.records if r.name == "massengine.progress"][-1]
     assert "4 runs in 2 batch(es): 6/6 segments (100%)" in last and "ETA 0.0 s" in last
+
+
+def test_jobs_cut_the_k_grid_as_the_head_decided(monkeypatch):
+    """A job on another host (a GPU node under a CPU head, or the reverse) uses the head's
+    k_per_job, handed down in the environment."""
+    from massengine import config as cfg
+
+    config = {"k": {"start": 0.0, "stop": 1.0, "num": 40}, "k_per_job": "auto"}
+    monkeypatch.setattr(cfg, "gpu_visible", lambda: True)
+    monkeypatch.setenv(cfg.K_PER_JOB_ENV, "16")
+    assert [len(c) for c in cfg.k_chunks(config)] == [16, 16, 8]
+
+
+def test_streamed_chunks_keep_a_minimum_size_with_many_runs():
+    from massengine.simulate import MIN_CHUNK_BYTES, SEGMENT_BYTES, Settings, _samples_per_segment
+
+    s = Settings(1800.0, 1.0, 0.0, 1, "euler", "float32", "ceil", "zeros", None, "sample", ("x", "y"))
+    assert _samples_per_segment(32, s, 76) == SEGMENT_BYTES // (32 * 2 * 76 * 4)  # 862: by memory
+    # 8 000 runs: 16 MB would give 3-sample chunks (millions of files); 64 kB chunks instead.
+    assert _samples_per_segment(8000, s, 76) == -(-MIN_CHUNK_BYTES // (76 * 4)) == 216

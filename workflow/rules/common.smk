@@ -1,5 +1,6 @@
 # Targets and chunking: one simulate job per (coupling, chunk of k_per_job k values).
 import json
+import os
 import sys
 
 import massengine.config as mecfg
@@ -8,6 +9,9 @@ import massengine.outdir
 OUT = config["output_dir"].rstrip("/")
 COUPLINGS = list(config["couplings"])
 CHUNKS = mecfg.k_chunks(config)
+# Jobs (local subprocesses, cluster jobs: they inherit this environment) cut the k grid as
+# this Snakemake did, whatever host they run on.
+os.environ.setdefault(mecfg.K_PER_JOB_ENV, str(mecfg.k_per_job(config, mecfg.k_values(config).size)))
 CHUNK_IDS = [f"{i:04d}" for i in range(len(CHUNKS))]
 RESOLVED = mecfg.jsonable(config)
 # What the report receives: the whole config, keys sorted (a reordered YAML file reruns nothing).
