@@ -366,11 +366,23 @@ def _stale(leftover: Path, base: str) -> bool:
     return pid.isdigit() and not pid_alive(int(pid))
 
 
+# A temporary copy written on another host (a cluster job) counts as abandoned once nothing
+# in it changed for this long: a job of the previous run may still be streaming into it after
+# its Snakemake was killed (it writes every segment), and must not lose its work.
+FOREIGN_IDLE_S = 3600.0
+
+
+def _idle_for(path: Path) -> float:
+    newest = max((f.stat().st_mtime for f in path.rglob("*")), default=path.stat().st_mtime)
+    return time.time() - max(newest, path.stat().st_mtime)
+
+
 def remove_leftovers(root, other_hosts: bool = False) -> list[Path]:
     """Remove the temporary copies (``.<store>.tmp-...``, ``.old-...``, ``.partial-...``) under
     ``root`` whose writer is gone (this host, dead pid) — and, with ``other_hosts``, those of
-    other hosts too (a campaign that owns its output directory knows no writer of a previous
-    run is still wanted there). Returns what was removed."""
+    other hosts too once untouched for :data:`FOREIGN_IDLE_S` (a job of a killed run on a
+    cluster node may still be writing: its pid cannot be checked from here). Returns what
+    was removed."""
     removed = []
     host = socket.gethostname()
     for leftover in sorted(Path(root).rglob(".*.zarr.*")):
@@ -380,7 +392,7 @@ def remove_leftovers(root, other_hosts: bool = False) -> list[Path]:
         if not leftover.is_dir() or kind not in ("tmp", "old", "partial"):
             continue
         foreign = kind != "partial" and not owner.startswith(host + "-")
-        if _stale(leftover, base) or (other_hosts and foreign):
+        if _stale(leftover, base) or (other_hosts and foreign and _idle_for(leftover) > FOREIGN_IDLE_S):
             shutil.rmtree(leftover, ignore_errors=True)
             removed.append(leftover)
     return removed

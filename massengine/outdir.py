@@ -123,10 +123,21 @@ def claim(out, config_hash: str) -> dict | None:
     previous = check_owner(out, config_hash)
     tmp = out / f"{OWNER}.tmp-{socket.gethostname()}-{os.getpid()}"
     tmp.write_text(json.dumps(_record(config_hash), indent=1))
-    os.replace(tmp, out / OWNER)
-    mine = read_owner(out)
-    if not mine or mine.get("pid") != os.getpid() or mine.get("host") != socket.gethostname():
-        check_owner(out, config_hash)  # another start won the race: refuse with its record
+    try:
+        if read_owner(out) is not None and previous is None:  # our own record: renew it
+            os.replace(tmp, out / OWNER)
+            return None
+        if previous is not None:  # a gone owner's record: take it away, then race for the name
+            (out / OWNER).unlink(missing_ok=True)
+        # A hard link creates the name only if nobody holds it: of two starts racing here,
+        # exactly one wins; the other finds the winner's record and is refused.
+        os.link(tmp, out / OWNER)
+    except FileExistsError:
+        check_owner(out, config_hash)  # the other start won: refused (it is alive)
+        raise OutputDirInUse(f"output_dir {str(out)!r} was claimed by another start at the same moment; "
+                             "run again once it has finished.") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return previous
 
 

@@ -133,3 +133,25 @@ def test_owner_record_same_config_other_host_and_gone(tmp_path):
                                                (["--cores", "all"], False), (["-p", "--cores", "2"], False)])
 def test_inspect_only_command_lines(argv, inspect):
     assert outdir.inspect_only(argv) is inspect
+
+
+def test_two_starts_racing_for_one_output_dir_let_exactly_one_in(tmp_path, monkeypatch):
+    """The other start writes its record between this one's check and its claim: this one
+    is refused, the other's record stands."""
+    out = tmp_path / "out"
+    other = _sleeper()
+    real_link = os.link
+
+    def other_start_wins(src, dst):
+        _fake_owner(out, other.pid, "otherhash")  # the rival's claim lands first
+        return real_link(src, dst)
+
+    try:
+        monkeypatch.setattr(os, "link", other_start_wins)
+        with pytest.raises(outdir.OutputDirInUse, match="another campaign"):
+            outdir.claim(out, "myhash")
+        assert outdir.read_owner(out)["pid"] == other.pid
+        assert not list(out.glob(f"{outdir.OWNER}.tmp-*"))
+    finally:
+        other.kill()
+        other.wait()

@@ -203,11 +203,14 @@ def test_a_campaign_start_removes_leftovers_of_gone_writers_on_any_host(tmp_path
         sims.mkdir(parents=True)
         live = sims / f".chunk0000.zarr.tmp-{host}-{sleeper.pid}-ab"
         node = sims / f".chunk0001.zarr.tmp-node17-{sleeper.pid}-ab"  # a SLURM job of a killed run
-        for leftover in (live, node):
+        busy = sims / f".chunk0002.zarr.tmp-node18-{sleeper.pid}-cd"  # a job still streaming into it
+        for leftover in (live, node, busy):
             leftover.mkdir()
+        idle = time.time() - io.FOREIGN_IDLE_S - 60  # untouched for longer than a live writer would be
+        os.utime(node, (idle, idle))
         messages = []
         outdir.start(tmp_path, "hash", ["--cores", "2"], log=messages.append)
-        assert live.exists() and not node.exists()
+        assert live.exists() and busy.exists() and not node.exists()
         assert any(f"removed {node}" in m for m in messages)
         outdir.release(tmp_path)
     finally:
