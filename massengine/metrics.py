@@ -69,6 +69,15 @@ def fcd(x: np.ndarray, window: int, step: int) -> np.ndarray:
     windows = np.stack([upper_triangle(functional_connectivity(x[..., s : s + window, :])) for s in starts],
                        axis=-2)  # (..., W, pairs)
     w = windows.shape[-2]
+    if windows.shape[-1] >= 3 and np.isfinite(windows).all():
+        # Every entry finite: the W x W Pearson correlations as one matrix product (what
+        # _row_corr gives pair by pair, without its (W, W, pairs) temporaries).
+        centred = windows - windows.mean(-1, keepdims=True)
+        norm = np.sqrt(np.einsum("...wp,...wp->...w", centred, centred))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = centred / norm[..., None]
+            out = np.einsum("...ap,...bp->...ab", z, z)
+        return np.where(np.isfinite(out), np.clip(out, -1.0, 1.0), np.nan)
     a = np.repeat(windows[..., :, None, :], w, axis=-2)
     b = np.repeat(windows[..., None, :, :], w, axis=-3)
     return _row_corr(a, b)
