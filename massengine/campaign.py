@@ -325,7 +325,8 @@ def fit_stage(config: Mapping, summary_path, out) -> Path:
         result = fit.fit_k(net, target, row["best_k"], dt=kw["dt"], variable=variable, noise=kw["noise"],
                            seed=int(config["seeds"][0]), integrator=kw["integrator"], precision=kw["precision"],
                            delay_rounding=kw["delay_rounding"], history=kw["history"], fc_of=fc_of,
-                           steps=int(fconf.get("refine_steps", 20)), learning_rate=lr, **run)
+                           steps=int(fconf.get("refine_steps", 20)), learning_rate=lr,
+                           xtol=lr / 100, **run)  # k is ~1e-3: fit's default xtol (relative to 1 + |k|) is too coarse
         logger.info("%s: %r (%.1f s)", row["coupling"], result, result.seconds)
         refined[row["coupling"]] = {
             "k_start": row["best_k"], "k": result.values["k"], "loss": result.loss.tolist(),
@@ -335,6 +336,7 @@ def fit_stage(config: Mapping, summary_path, out) -> Path:
             "fc_corr_subjects": float(np.mean(fit.fc_correlation(result.fc, target.fc))),
             "iterations": result.iterations, "converged": result.converged, "message": result.message,
             "seconds": result.seconds, "signal": "bold" if fc_of else variable, "learning_rate": lr,
+            "xtol": lr / 100,
             "fc": np.round(result.fc, 6).tolist(),
         }
     payload = {"ranking": ranking, "refined": refined, "subjects": target.n_subjects,
