@@ -258,6 +258,8 @@ def stage_config(config: Mapping, stage: str, coupling: str | None = None) -> di
     sliced = {key: config[key] for key in STAGE_KEYS[stage] if key in config}
     if stage == "metrics" and "fit" in sliced:
         sliced["fit"] = {key: sliced["fit"][key] for key in EMPIRICAL_KEYS if sliced["fit"].get(key) is not None}
+        if not sliced["fit"]:  # no empirical data: the slice of a campaign without them is unchanged
+            del sliced["fit"]
     if stage == "simulate":
         sliced["couplings"] = {coupling: config["couplings"][coupling]}
     # Keys sorted: Snakemake compares params as text, and the same settings written in

@@ -147,6 +147,7 @@ def test_empirical_stage_slices(tmp_path):
     b = cfg.stage_config(_config(tmp_path, empirical_fc=fc, refine_steps=50), "metrics")
     assert a == b and a["fit"] == {"empirical_fc": fc}
     assert "fit" not in cfg.stage_config(_config(tmp_path, empirical_fc=fc), "simulate", "diffusive")
+    assert "fit" not in cfg.stage_config(_config(tmp_path, refine_steps=5), "metrics")
 
 
 def _save(path, array, name="data.npy"):
