@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 import warnings
@@ -158,12 +159,69 @@ def metrics_chunk(config: Mapping, store_path, out, threads: int = 1,
             result = lazy.compute()
     else:
         result = lazy.compute(scheduler="threads", num_workers=threads)
+    target = cfg.empirical_target(config, conn.n_regions)
+    if target is not None:
+        result = result.merge(fit_scores(traj[variable], target).expand_dims(coupling=result["coupling"].values))
     result.attrs.update({**traj.attrs, **result.attrs, "stage": "metrics"})
     if campaign_config is not None:  # the config now, not the simulation's (metrics may be newer)
         result.attrs.update(provenance_attrs(campaign_config, "metrics"))
     io.write_store(io.label_coords(result), out, consolidated=True, overwrite=True, log=logger.info)
     logger.info("metrics of %s (%s) in %.1f s", store_path, variable, time.perf_counter() - start)
     return Path(out)
+
+
+# The goodness-of-fit scores of every run (fit.goodness_of_fit), per subject and group.
+FIT_SCORES = ("fc_corr", "fc_rmse", "fcd_ks")
+
+
+def fit_scores(signal: xr.DataArray, target) -> xr.Dataset:
+    """:func:`massengine.fit.goodness_of_fit` of every ``(k, seed)`` run of ``signal``
+    against ``target``: ``fit_<score>`` ``(k, seed, subject)`` and ``fit_<score>_group``
+    ``(k, seed)``. A diverged run, or one with a constant region, scores NaN."""
+    from . import fit
+
+    signal = signal.transpose("k", "seed", "time", "region")
+    n_k, n_seed = signal.sizes["k"], signal.sizes["seed"]
+    names = [n for n in FIT_SCORES if n != "fcd_ks" or target.fcd is not None]
+    per_subject = {n: np.full((n_k, n_seed, target.n_subjects), np.nan) for n in names}
+    group = {n: np.full((n_k, n_seed), np.nan) for n in names}
+    for i in range(n_k):
+        block = signal.isel(k=i).load()
+        for j in range(n_seed):
+            run = block.isel(seed=j)
+            run = run.drop_vars([c for c in run.coords if c not in ("time", "region")])
+            try:
+                scores = fit.goodness_of_fit(run, target)
+            except ValueError as err:  # diverged, or flat: no defined FC
+                logger.info("k = %g, seed %s: no fit score (%s)", float(signal["k"].values[i]),
+                            signal["seed"].values[j], str(err).split(";")[0])
+                continue
+            for n in names:
+                per_subject[n][i, j] = scores[n].values
+                group[n][i, j] = float(scores[f"{n}_group"])
+    coords = {"k": signal["k"].values, "seed": signal["seed"].values, "subject": np.arange(target.n_subjects)}
+    out = xr.Dataset(coords=coords)
+    for n in names:
+        out[f"fit_{n}"] = (("k", "seed", "subject"), per_subject[n])
+        out[f"fit_{n}_group"] = (("k", "seed"), group[n])
+    docs = {"fc_corr": "FC correlation (upper triangles) with the empirical FC",
+            "fc_rmse": "FC RMSE (upper triangle) to the empirical FC",
+            "fcd_ks": "KS distance of the FCD values to the empirical FCD's"}
+    for n in names:
+        out[f"fit_{n}"].attrs["long_name"] = f"{docs[n]}, per subject"
+        out[f"fit_{n}_group"].attrs["long_name"] = f"{docs[n]}, against the group"
+    return out
+
+
+def fit_columns(summary: xr.Dataset) -> list[str]:
+    """The summary's per-run fit columns: each ``fit_<score>_group`` and the subjects' mean
+    ``fit_<score>_subjects`` (added to ``summary`` here)."""
+    columns = []
+    for n in FIT_SCORES:
+        if f"fit_{n}_group" in summary:
+            summary[f"fit_{n}_subjects"] = summary[f"fit_{n}"].mean("subject")
+            columns += [f"fit_{n}_group", f"fit_{n}_subjects"]
+    return columns
 
 
 def aggregate(metric_stores: Sequence, out_zarr, out_csv) -> xr.Dataset:
@@ -178,8 +236,10 @@ def aggregate(metric_stores: Sequence, out_zarr, out_csv) -> xr.Dataset:
     summary.attrs["stage"] = "aggregate"
     io.describe(summary, "campaign summary: metrics of every run", f"campaign.aggregate({len(datasets)} metric stores)")
     io.write_store(summary.chunk({"k": -1}), out_zarr, consolidated=True, overwrite=True, log=logger.info)
-    table = summary[list(metrics.SCALARS) + ["diverged", "divergence_time"]].to_dataframe().reset_index()
-    table = table[["coupling", "k", "seed", *metrics.SCALARS, "diverged", "divergence_time"]]
+    scored = summary.copy()
+    fits = fit_columns(scored)
+    table = scored[list(metrics.SCALARS) + fits + ["diverged", "divergence_time"]].to_dataframe().reset_index()
+    table = table[["coupling", "k", "seed", *metrics.SCALARS, *fits, "diverged", "divergence_time"]]
     tmp = Path(out_csv).with_name(f".{Path(out_csv).name}.partial")
     table.to_csv(tmp, index=False, float_format="%.6g")
     os.replace(tmp, out_csv)
@@ -187,9 +247,116 @@ def aggregate(metric_stores: Sequence, out_zarr, out_csv) -> xr.Dataset:
     return summary
 
 
-def make_report(config: Mapping, summary_path, stores: Mapping[str, Sequence[str]], out) -> Path:
+def rank_couplings(summary: xr.Dataset) -> list[dict]:
+    """The couplings ranked by their fit to the empirical group FC: each coupling's best k
+    (highest ``fit_fc_corr_group``, averaged over seeds) and its scores there, best first.
+    A coupling whose every run diverged comes last, with NaN scores."""
+    rows = []
+    for coupling in summary["coupling"].values:
+        sel = summary.sel(coupling=coupling)
+        corr = sel["fit_fc_corr_group"].mean("seed").values
+        row = {"coupling": str(coupling), "best_k": math.nan}
+        if np.isfinite(corr).any():
+            i = int(np.nanargmax(corr))
+            row["best_k"] = float(summary["k"].values[i])
+            for n in FIT_SCORES:
+                if f"fit_{n}_group" in sel:
+                    row[f"{n}_group"] = float(sel[f"fit_{n}_group"].isel(k=i).mean("seed"))
+                    row[f"{n}_subjects"] = float(sel[f"fit_{n}"].isel(k=i).mean(["seed", "subject"]))
+        rows.append(row)
+    rows.sort(key=lambda r: -r["fc_corr_group"] if math.isfinite(r.get("fc_corr_group", math.nan)) else math.inf)
+    best = rows[0].get("fc_corr_group", math.nan)
+    for rank, row in enumerate(rows, 1):
+        row["rank"] = rank
+        row["fc_corr_behind_best"] = best - row.get("fc_corr_group", math.nan)
+    return rows
+
+
+def bold_fc_of(config: Mapping, net):
+    """The differentiable map :func:`massengine.fit.fit_k` needs with ``monitor: bold``: the
+    recorded driving signal (every dt step from t = 0) through :func:`massengine.bold` with
+    the campaign's TR and constants, the samples the monitor would drop as transient
+    dropped, then the Pearson FC. Returns ``(fc_of, variable, n_samples)``."""
+    from . import fit
+    from .hemodynamics import bold
+    from .simulate import resolve_settings
+
+    kw = cfg.sweep_kwargs(config)
+    settings = resolve_settings(net, kw["duration"], kw["dt"], kw["transient"], kw["sample_every"],
+                                kw["integrator"], kw["precision"], kw["delay_rounding"], kw["history"],
+                                kw["noise"], "bold", None, tr=kw.get("tr"), bold_signal=kw.get("bold_signal"),
+                                bold_params=kw.get("bold_params"))
+    dt, tr, n = settings.dt, settings.tr, settings.n_samples
+    params = dict(settings.bold_params)
+
+    def fc_of(signal):
+        return fit.jax_fc(bold(signal, dt, tr, **params)[-n:])
+
+    return fc_of, settings.record[0], n
+
+
+def fit_stage(config: Mapping, summary_path, out) -> Path:
+    """Rank the couplings by their fit to the empirical group FC (:func:`rank_couplings`),
+    then refine k by gradient descent (:func:`massengine.fit.fit_k`, from the grid's best k)
+    for the best ``fit.refine_top``: with ``monitor: bold`` the differentiable FC is that of
+    the BOLD signal (:func:`bold_fc_of`), otherwise that of ``metrics.variable``. Writes
+    ``out`` (JSON): the ranking, and per refined coupling the start and fitted k, the loss
+    curve, the k path, the fitted FC and its scores."""
+    from . import fit
+
+    start = time.perf_counter()
+    summary = io.open_store(summary_path).load()
+    fconf, sim = config["fit"], config["simulation"]
+    target = cfg.empirical_target(config)
+    ranking = rank_couplings(summary)
+    ks = np.sort(summary["k"].values)
+    spacing = float(np.min(np.diff(ks))) if ks.size > 1 else max(abs(float(ks[0])), 1e-3)
+    lr = fconf.get("refine_learning_rate") or spacing / 2
+    kw = cfg.sweep_kwargs(config)
+    refined = {}
+    for row in ranking[: fconf.get("refine_top", 2)]:
+        if not math.isfinite(row["best_k"]):
+            continue
+        net = cfg.network(config, row["coupling"])
+        if sim.get("monitor") == "bold":
+            fc_of, variable, _ = bold_fc_of(config, net)
+            run = dict(duration=kw["duration"], transient=0.0, sample_every=1)
+        else:
+            fc_of, variable = None, config["metrics"].get("variable")
+            run = dict(duration=kw["duration"], transient=kw["transient"], sample_every=kw["sample_every"])
+        logger.info("refine %s from k = %g (grid best): %s, lr %g", row["coupling"], row["best_k"],
+                    "FC of the BOLD signal" if fc_of else f"FC of {variable}", lr)
+        result = fit.fit_k(net, target, row["best_k"], dt=kw["dt"], variable=variable, noise=kw["noise"],
+                           seed=int(config["seeds"][0]), integrator=kw["integrator"], precision=kw["precision"],
+                           delay_rounding=kw["delay_rounding"], history=kw["history"], fc_of=fc_of,
+                           steps=int(fconf.get("refine_steps", 20)), learning_rate=lr,
+                           xtol=lr / 100, **run)  # k is ~1e-3: fit's default xtol (relative to 1 + |k|) is too coarse
+        logger.info("%s: %r (%.1f s)", row["coupling"], result, result.seconds)
+        refined[row["coupling"]] = {
+            "k_start": row["best_k"], "k": result.values["k"], "loss": result.loss.tolist(),
+            "k_path": result.path["k"].tolist(), "fc_corr_group": result.fc_corr,
+            "fc_corr_group_start": 1.0 - float(result.loss[0]) if result.settings["loss"] == "corr" else None,
+            "fc_rmse_group": float(fit.fc_rmse(result.fc, target.group_fc)),
+            "fc_corr_subjects": float(np.mean(fit.fc_correlation(result.fc, target.fc))),
+            "iterations": result.iterations, "converged": result.converged, "message": result.message,
+            "seconds": result.seconds, "signal": "bold" if fc_of else variable, "learning_rate": lr,
+            "xtol": lr / 100,
+            "fc": np.round(result.fc, 6).tolist(),
+        }
+    payload = {"ranking": ranking, "refined": refined, "subjects": target.n_subjects,
+               "metric": "fc_corr_group", **provenance_attrs(config, "fit")}
+    tmp = Path(out).with_name(f".{Path(out).name}.partial")
+    tmp.write_text(json.dumps(payload, indent=1, default=float, allow_nan=True))
+    os.replace(tmp, out)
+    logger.info("fit stage: %d couplings ranked, %d refined, %.1f s -> %s", len(ranking), len(refined),
+                time.perf_counter() - start, out)
+    return Path(out)
+
+
+def make_report(config: Mapping, summary_path, stores: Mapping[str, Sequence[str]], out, fit_path=None) -> Path:
     """The HTML comparison report; each coupling's example time series is its run at the k
-    that best matches the target FC (or SC)."""
+    that best matches the target FC (or SC). With ``fit_path`` (the fit stage's JSON) it
+    opens with the fit to the empirical data."""
     from . import report  # matplotlib: only the report job pays for it
 
     summary = io.open_store(summary_path)
@@ -210,7 +377,12 @@ def make_report(config: Mapping, summary_path, stores: Mapping[str, Sequence[str
     resolved = cfg.jsonable(config)
     prov = {"config_hash": cfg.config_hash(resolved), "massengine": io.version(),
             "node": config["node"]["model"], "connectome": conn.name, "regions": conn.n_regions}
+    fit, empirical_fc = None, None
+    if fit_path is not None:
+        fit = json.loads(Path(fit_path).read_text())
+        empirical_fc = cfg.empirical_target(config, conn.n_regions).group_fc
     path = report.build(summary, conn.weights, conn.labels, examples, out, title=config["report"]["title"],
-                        fc_at_k=config["report"].get("fc_at_k"), provenance=prov)
+                        fc_at_k=config["report"].get("fc_at_k"), provenance=prov, fit=fit,
+                        empirical_fc=empirical_fc)
     logger.info("report -> %s", path)
     return path

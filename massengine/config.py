@@ -254,8 +254,11 @@ def sample_every(config: Mapping) -> int:
 # simulation. The full config's hash still goes into every store's provenance.
 STAGE_KEYS = {
     "simulate": ("connectome", "node", "seeds", "noise", "simulation"),
-    "metrics": ("connectome", "metrics"),
+    "metrics": ("connectome", "metrics", "fit"),
 }
+# The keys of ``fit`` the metrics read (the empirical data): the refinement settings rerun
+# the fit stage and the report only.
+EMPIRICAL_KEYS = ("empirical_fc", "empirical_bold", "empirical_tr")
 
 
 def stage_config(config: Mapping, stage: str, coupling: str | None = None) -> dict:
@@ -263,6 +266,10 @@ def stage_config(config: Mapping, stage: str, coupling: str | None = None) -> di
     a simulate job's slice holds its own coupling only (adding a coupling to a campaign
     reruns no other coupling's simulations)."""
     sliced = {key: config[key] for key in STAGE_KEYS[stage] if key in config}
+    if stage == "metrics" and "fit" in sliced:
+        sliced["fit"] = {key: sliced["fit"][key] for key in EMPIRICAL_KEYS if sliced["fit"].get(key) is not None}
+        if not sliced["fit"]:  # no empirical data: the slice of a campaign without them is unchanged
+            del sliced["fit"]
     if stage == "simulate":
         sliced["couplings"] = {coupling: config["couplings"][coupling]}
     # Keys sorted: Snakemake compares params as text, and the same settings written in
@@ -335,6 +342,80 @@ def check(config: Mapping) -> None:
         except ValueError as err:
             _fail("simulation", str(err))
     _check_metrics(config, settings, conn)
+    _check_fit(config, settings, conn)
+
+
+def has_empirical(config: Mapping) -> bool:
+    """Whether the campaign is fitted to empirical data (``fit.empirical_fc`` or ``_bold``)."""
+    spec = config.get("fit") or {}
+    return bool(spec.get("empirical_fc") or spec.get("empirical_bold"))
+
+
+def empirical_target(config: Mapping, n_regions: int | None = None):
+    """The campaign's empirical target (:func:`massengine.fit.empirical`) from ``fit.empirical_fc``
+    or ``fit.empirical_bold`` (with ``fit.empirical_tr``); BOLD gets its FCD with the same
+    windows as the simulated runs (``metrics.fcd_window``, ``metrics.fcd_step``). ``None``
+    without empirical data. Every problem is a :class:`ConfigError` naming the key."""
+    from . import fit
+
+    spec = config.get("fit") or {}
+    fc_path, bold_path, tr = spec.get("empirical_fc"), spec.get("empirical_bold"), spec.get("empirical_tr")
+    if fc_path and bold_path:
+        _fail("fit.empirical_fc", "give fit.empirical_fc or fit.empirical_bold, not both (from BOLD the FC "
+              "and FCD are computed like the simulated ones); remove one of them.")
+    if tr is not None and not bold_path:
+        _fail("fit.empirical_tr", "is the sampling period of fit.empirical_bold; set empirical_bold or remove it.")
+    if not (fc_path or bold_path):
+        return None
+    key = "fit.empirical_fc" if fc_path else "fit.empirical_bold"
+    path = Path(fc_path or bold_path)
+    if not path.is_file():
+        _fail(key, f"file {str(path)!r} does not exist (relative paths are read from the directory the "
+              "workflow runs in); put the data there or give its absolute path.")
+    if path.suffix != ".npy":
+        _fail(key, f"{str(path)!r} is not a .npy file; save the array with numpy.save.")
+    try:
+        array = np.load(path, allow_pickle=False, mmap_mode="r")
+    except (OSError, ValueError) as err:
+        _fail(key, f"cannot read {str(path)!r} as a NumPy array: {err}.")
+    layout = "(N, N) or (S, N, N)" if fc_path else "(N, T) or (S, N, T) (regions by time)"
+    if array.ndim not in (2, 3):
+        _fail(key, f"shape {array.shape}: expected {layout}.")
+    regions = array.shape[-1] if fc_path else array.shape[-2]
+    if n_regions is not None and regions != n_regions:
+        hint = "" if fc_path or array.shape[-1] != n_regions else " It looks like (T, N): transpose it to (N, T)."
+        _fail(key, f"shape {array.shape} has {regions} regions, the connectome {n_regions}: use data "
+              f"parcellated like the connectome, {layout}.{hint}")
+    if bold_path and tr is None:
+        _fail("fit.empirical_tr", "fit.empirical_bold needs its sampling period in ms (e.g. 720 for HCP).")
+    try:
+        if fc_path:
+            return fit.empirical(fc=np.asarray(array))
+        mconf = config.get("metrics") or {}
+        return fit.empirical(bold=np.asarray(array), tr=float(tr), fcd_window_ms=mconf.get("fcd_window", 50.0),
+                             fcd_step_ms=mconf.get("fcd_step", 10.0))
+    except ValueError as err:
+        _fail(key, f"{path}: {err}")
+
+
+def _check_fit(config: Mapping, settings, conn: Connectome) -> None:
+    """The empirical data (before any simulation): readable, the connectome's region count,
+    finite; the simulated signal long enough for the empirical FCD windows."""
+    target = empirical_target(config, conn.n_regions)
+    if target is None:
+        return
+    if target.fcd is not None and settings.monitor != "bold":
+        _fail("fit.empirical_bold", "the simulated runs must be BOLD too for their FCD to compare with the "
+              "empirical one: set simulation.monitor: bold (with tr), or give fit.empirical_fc instead.")
+    if target.fcd is not None:
+        mconf = config["metrics"]
+        period = settings.sample_every * settings.dt
+        window = max(3, int(round(mconf["fcd_window"] / period)))
+        step = max(1, int(round(mconf["fcd_step"] / period)))
+        if (settings.n_samples - window) // step + 1 < 2:
+            _fail("metrics.fcd_window", f"{mconf['fcd_window']:g} ms windows every {mconf['fcd_step']:g} ms give fewer "
+                  f"than 2 FCD windows in the {settings.n_samples} simulated BOLD samples, so there is no FCD to "
+                  "compare with the empirical one: raise simulation.duration or lower metrics.fcd_window.")
 
 
 def _check_metrics(config: Mapping, settings, conn: Connectome) -> None:

@@ -69,6 +69,20 @@ def fcd(x: np.ndarray, window: int, step: int) -> np.ndarray:
     windows = np.stack([upper_triangle(functional_connectivity(x[..., s : s + window, :])) for s in starts],
                        axis=-2)  # (..., W, pairs)
     w = windows.shape[-2]
+    finite = np.isfinite(windows)
+    whole = finite.all(-1)
+    if windows.shape[-1] >= 3 and (whole | ~finite.any(-1)).all():
+        # Each window's FC finite throughout (or NaN throughout: a diverged run): the W x W
+        # Pearson correlations as one matrix product — what _row_corr gives pair by pair,
+        # without its (W, W, pairs) temporaries; NaN rows and columns for NaN windows.
+        centred = np.where(whole[..., None], windows - np.nanmean(np.where(finite, windows, 0.0), -1,
+                                                                  keepdims=True), 0.0)
+        norm = np.sqrt(np.einsum("...wp,...wp->...w", centred, centred))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = centred / norm[..., None]
+            out = np.einsum("...ap,...bp->...ab", z, z)
+        ok = whole[..., :, None] & whole[..., None, :]
+        return np.where(ok & np.isfinite(out), np.clip(out, -1.0, 1.0), np.nan)
     a = np.repeat(windows[..., :, None, :], w, axis=-2)
     b = np.repeat(windows[..., None, :, :], w, axis=-3)
     return _row_corr(a, b)

@@ -115,3 +115,33 @@ def test_compute_on_a_dask_dataset_equals_direct_kernels(rng):
     target = np.corrcoef(run.T)
     with_target = metrics.compute(ds, "x", w, 50.0, 25.0, target_fc=target).compute()
     assert with_target.fc_target_corr.values[0, 1] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_fcd_matrix_product_path_matches_a_plain_loop():
+    """metrics.fcd's one-matrix-product path (every window finite, or NaN throughout as in a
+    diverged run) against np.corrcoef of the windows' FC upper triangles, pair by pair
+    (tolerance 1e-12); a window with some NaN entries (a region flat within it) takes the
+    pairwise path and agrees too."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 240, 6))
+    x[1, 120:, :] = np.nan       # diverged at sample 120: windows from there are all NaN
+    x[2, 60:100, 2] = 1.0        # region 2 flat inside some windows
+    window, step = 40, 20
+    for run in x:
+        starts = range(0, run.shape[0] - window + 1, step)
+        tri = np.triu_indices(6, 1)
+        fcs = []
+        for s in starts:
+            seg = run[s:s + window]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                fc = np.corrcoef(seg.T)[tri] if np.isfinite(seg).all() else np.full(len(tri[0]), np.nan)
+            fcs.append(fc)
+        expected = np.full((len(fcs), len(fcs)), np.nan)
+        for a, fa in enumerate(fcs):
+            for b, fb in enumerate(fcs):
+                ok = np.isfinite(fa) & np.isfinite(fb)
+                if ok.sum() >= 3:
+                    expected[a, b] = np.corrcoef(fa[ok], fb[ok])[0, 1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            got = metrics.fcd(run, window, step)
+        np.testing.assert_allclose(got, expected, atol=1e-12, equal_nan=True)

@@ -16,6 +16,12 @@ CHUNK_IDS = [f"{i:04d}" for i in range(len(CHUNKS))]
 RESOLVED = mecfg.jsonable(config)
 # What the report receives: the whole config, keys sorted (a reordered YAML file reruns nothing).
 REPORT_CONFIG = json.loads(json.dumps(RESOLVED, sort_keys=True))
+# Empirical data configured: a fit stage (ranking, gradient refinement) feeds the report.
+FITTING = mecfg.has_empirical(config)
+FIT_OUTPUTS = [f"{OUT}/fit.json"] if FITTING else []
+# What the fit stage reads: everything a simulation reads, the metrics (windows, variable), fit.
+FIT_CONFIG = json.loads(json.dumps({key: RESOLVED[key] for key in ("connectome", "node", "couplings", "seeds",
+                                    "noise", "simulation", "metrics", "fit") if key in RESOLVED}, sort_keys=True))
 # JAX's persistent compilation cache, shared by every job of the campaign.
 JAX_CACHE = f"{OUT}/.cache/jax"
 

@@ -6,12 +6,14 @@ rule report_html:
     """The self-contained HTML comparison report."""
     input:
         summary=f"{OUT}/summary.zarr",
+        fit=FIT_OUTPUTS,
         trajectories=[p for stores in sim_stores_by_coupling().values() for p in stores],
     output:
         report(f"{OUT}/report.html", caption="../report/comparison.rst", category="Report"),
     params:
         config=REPORT_CONFIG,
         stores=sim_stores_by_coupling(),
+        fit=FIT_OUTPUTS[0] if FITTING else None,
     log:
         f"{OUT}/logs/report.log",
     conda:

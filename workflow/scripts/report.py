@@ -4,4 +4,5 @@ from massengine import campaign
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 campaign.run_logged(sm.log[0], campaign.make_report, sm.params.config, sm.input.summary, sm.params.stores,
-                    sm.output[0])
+                    sm.output[0],
+                    fit_path=sm.params.fit)
