@@ -240,3 +240,20 @@ def test_padded_in_neighbour_lists_hold_each_edge_once_in_its_target_row():
         assert np.all(sources[i][~slots[i]] == i)  # padding reads the target itself (weight 0)
 
 
+
+
+def test_padded_lists_equal_the_dense_read_with_self_connections_and_asymmetric_delays():
+    """Padding slots read the target itself: with a self-connection (W_ii != 0) they must
+    still weigh 0, and each real slot must read its own edge's lag (asymmetric delays)."""
+    rng = np.random.default_rng(5)
+    n = 6
+    w = rng.random((n, n)) * (rng.random((n, n)) < 0.4)
+    np.fill_diagonal(w, 0.7)
+    delays = rng.uniform(0.3, 2.9, (n, n))
+    node = me.nodes.Hopf(a=0.1, w=0.4, initial={"x": np.linspace(-0.5, 0.5, n), "y": 0.1})
+    net = me.Network(node, weights=w, delays=delays, self_connections=True, coupling="diffusive", k=0.6)
+    kw = dict(duration=20.0, dt=0.1, precision="float64")
+    dense = me.simulate(net, layout="dense", **kw)
+    ell = me.simulate(net, layout="ell", **kw)
+    assert np.abs(dense.x.values).max() > 0.1
+    np.testing.assert_allclose(ell.x.values, dense.x.values, rtol=1e-12, atol=1e-13)  # float64, summation order

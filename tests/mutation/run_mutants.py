@@ -126,6 +126,16 @@ MUTANTS = [
            'metric = "fc_target_corr" if np.isfinite(summary["fc_target_corr"].values).any() else "fc_sc_corr"',
            'metric = "fc_sc_corr"',
            ("tests/test_report_logic.py",)),
+    Mutant("ell_padding_weighted", "padded in-neighbour lists: padding slots keep the target's own weight",
+           "massengine/engine.py",
+           'a = jnp.where(numbers["slots"], a[targets, numbers["sources"]], 0)',
+           'a = a[targets, numbers["sources"]]',
+           ("tests/test_engine.py",)),
+    Mutant("ell_slot_lags_from_source_row", "padded in-neighbour lists read the lag of the reverse edge",
+           "massengine/simulate.py",
+           "ell_lags[targets, slot] = lags[targets, sources]",
+           "ell_lags[targets, slot] = lags[sources, targets]",
+           ("tests/test_engine.py", "tests/test_reference_simulator.py")),
 ]
 
 
