@@ -323,13 +323,18 @@ ELL_BELOW = 0.5
 UNROLL = {"gpu": 10, "cuda": 10, "rocm": 10}
 
 
-def current_backend() -> str:
-    """The platform the next computation runs on ("cpu", "gpu", ...), honouring a
-    ``jax.default_device`` context (the CPU fallback of a busy GPU uses one)."""
+def current_device():
+    """The device the next computation runs on, honouring a ``jax.default_device`` context
+    (the CPU fallback of a busy GPU uses one; it may name a platform or a device)."""
     device = jax.config.jax_default_device
-    if device is None:
-        return jax.default_backend()
-    return device if isinstance(device, str) else device.platform
+    if device is None or isinstance(device, str):
+        return jax.devices(device)[0]
+    return device
+
+
+def current_backend() -> str:
+    """The platform the next computation runs on ("cpu", "gpu", ...)."""
+    return current_device().platform
 
 
 def coupling_layout(term, lags, layout: str, backend: str) -> tuple[str, dict]:
@@ -675,13 +680,6 @@ class _RunGrid:
         return self.ks[r // len(self.seeds)], np.asarray(self.seeds)[r % len(self.seeds)]
 
 
-def _device():
-    device = jax.config.jax_default_device
-    if device is None or isinstance(device, str):
-        return jax.devices(device)[0] if isinstance(device, str) else jax.devices()[0]
-    return device
-
-
 def _run_batches(net: Network, s: Settings, grid: _RunGrid, chunk_samples, batch_size, divergence,
                  host_held: int = 0):
     """Generate ``(runs slice, time slice, samples (n_record, runs, m, N))`` of every batch of
@@ -748,7 +746,7 @@ def _memory_plan(spec, params, n_regions: int, s: Settings, n_runs: int, chunk_s
     if chunk_samples is None and backend != "cpu":
         runs = min(n_runs, max_batch)
         max_chunk = max(1, batching.DEVICE_SEGMENT_BYTES // (runs * fp.per_sample))
-    budget = int(batching.SAFETY * batching.free_bytes(_device()))
+    budget = int(batching.SAFETY * batching.free_bytes(current_device()))
     if backend == "cpu":
         budget -= host_held
     return batching.plan(n_runs, spec.n_samples, fp, max(budget, 0), chunk_samples=chunk_samples,
