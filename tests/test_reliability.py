@@ -343,11 +343,20 @@ def expected_check_error(dt, duration, transient, period):
         return "simulation: dt = "  # too small: the step count overflows
     if not 0 <= transient < duration:
         return "simulation: transient must be >= 0 and shorter than duration"
+    if dt > duration:
+        return f"simulation: dt = {dt:g} ms is longer than the run"
+    for name, value in (("duration", duration), ("transient", transient)):
+        ratio = value / dt  # a whole number of steps, up to float rounding of the ratio
+        if abs(ratio - round(ratio)) > 1e-6 + 1e-12 * abs(ratio):
+            return f"simulation: {name} = {value:g} ms is not a whole number of steps of dt = {dt:g} ms"
     conn = me.datasets.load("example_connectome")
     if conn.distances.max() / 10.0 > duration:  # tiny.yaml: speed 10 mm/ms
         return "simulation: the longest conduction delay"
-    if (round(duration / dt) - round(transient / dt)) // steps < 1:
+    n_samples = (round(duration / dt) - round(transient / dt)) // steps
+    if n_samples < 1:
         return "simulation: no samples:"
+    if max(3, round(30.0 / (steps * dt))) > n_samples:  # tiny.yaml: fcd_window 30 ms
+        return "metrics.fcd_window: 30 ms is longer than the recorded data"
     return None
 
 
