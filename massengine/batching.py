@@ -10,6 +10,7 @@ gives every batch size the same numbers, and segments carry their state whole).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,22 +100,27 @@ def plan(n_runs: int, n_samples: int, fp: Footprint, budget: int, *, chunk_sampl
     return batch, chunk
 
 
-def batch_ranges(n_k: int, n_seeds: int, batch: int) -> list[tuple[int, int]]:
-    """Run ranges ``[start, stop)`` of at most ``batch`` runs over the (k, seed) grid (runs
-    in k-major order), each a rectangle of it: whole k rows when a batch holds at least one
-    row, else a slice of one row's seeds (so each range is one region of a store)."""
-    n = n_k * n_seeds
-    if batch >= n_seeds:
-        rows = batch // n_seeds * n_seeds
+def batch_ranges(shape: tuple[int, ...], batch: int) -> list[tuple[int, int]]:
+    """Run ranges ``[start, stop)`` of at most ``batch`` runs over a run grid of ``shape``
+    (runs in C order, e.g. (k, speed, seed)), each a rectangle of the grid, so that each
+    range is one region of a store: whole rows of the first axis when a batch holds at
+    least one (the block of all later axes), else the same cut inside each row."""
+    shape = tuple(shape)
+    n = math.prod(shape)
+    block = math.prod(shape[1:])
+    if batch >= block:
+        rows = batch // block * block
         return [(a, min(a + rows, n)) for a in range(0, n, rows)]
-    return [(k * n_seeds + a, k * n_seeds + min(a + batch, n_seeds))
-            for k in range(n_k) for a in range(0, n_seeds, batch)]
+    inner = batch_ranges(shape[1:], batch)
+    return [(i * block + a, i * block + b) for i in range(shape[0]) for a, b in inner]
 
 
-def grid_region(start: int, stop: int, n_seeds: int) -> dict:
-    """The ``{"k": slice, "seed": slice}`` region of the runs ``[start, stop)`` of
+def grid_region(start: int, stop: int, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """The region (one slice per axis of ``shape``) of the runs ``[start, stop)`` of
     :func:`batch_ranges`."""
-    if start % n_seeds == 0 and stop - start >= n_seeds:
-        return {"k": slice(start // n_seeds, stop // n_seeds), "seed": slice(None)}
-    k = start // n_seeds
-    return {"k": slice(k, k + 1), "seed": slice(start - k * n_seeds, stop - k * n_seeds)}
+    shape = tuple(shape)
+    block = math.prod(shape[1:])
+    if start % block == 0 and (stop - start) % block == 0:
+        return (slice(start // block, stop // block),) + tuple(slice(None) for _ in shape[1:])
+    row = start // block
+    return (slice(row, row + 1),) + grid_region(start - row * block, stop - row * block, shape[1:])

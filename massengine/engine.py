@@ -70,8 +70,22 @@ def per_region(value):
     return value[:, None] if getattr(value, "ndim", 0) == 1 else value
 
 
-def _batched_node_params(node_p):
-    return {n: per_region(v) for n, v in node_p.items()}
+def _batched_node_params(node_p, per_run=None):
+    """Node parameters against (N, B) state rows: (N,) ones as (N, 1), per-run (B,) ones
+    (a grid over a node parameter) as (1, B)."""
+    batched = {n: per_region(v) for n, v in node_p.items()}
+    batched.update({n: v[None, :] for n, v in (per_run or {}).items()})
+    return batched
+
+
+def _runs(runs) -> dict:
+    """The per-run values of a batch as a dict: ``None`` (none), an array (B,) of ``k``
+    (the common case), or ``{"k": (B,), "node": {name: (B,)}, "terms": ({name: (B,) or
+    "lags": (..., B)}, ...), "noise": (B,)}`` with any of these keys (``noise`` scales each
+    run's noise amplitude ``params["sigma"]``)."""
+    if runs is None:
+        return {}
+    return runs if isinstance(runs, dict) else {"k": runs}
 
 
 @dataclass(frozen=True)
@@ -84,7 +98,10 @@ class _Term:
     prepared: tuple  # (A, d) of Coupling.prepare; A as (E, 1) edge weights on the edge list, (N, K) on "ell"
 
     @classmethod
-    def bind(cls, spec: TermSpec, numbers: dict, k=None) -> _Term:
+    def bind(cls, spec: TermSpec, numbers: dict, k=None, per_run=None) -> _Term:
+        """``numbers``: the term's entry of ``params``; ``k`` (B,) and ``per_run`` (this
+        term's per-run values: shape parameters (B,), ``lags`` with a trailing B axis) vary
+        across the batch."""
         kind = get_coupling(spec.coupling)
         p = {**numbers, **dict(spec.static_params)}
         a, d = kind.prepare(numbers["weights"], p)
@@ -94,9 +111,20 @@ class _Term:
             targets = jnp.arange(a.shape[0])[:, None]
             a = jnp.where(numbers["slots"], a[targets, numbers["sources"]], 0)
         p = {n: v if n in _STRUCTURE else per_region(v) for n, v in p.items()}
+        # (1, B): one value per run, against (N, B) sums; per-run lags keep their shape.
+        p.update({n: v if n == "lags" else v[None, :] for n, v in (per_run or {}).items()})
         if k is not None:
-            p["k"] = k[None, :]  # (1, B): one strength per run, against (N, B) sums
+            p["k"] = k[None, :]
         return cls(spec, kind, p, (a, None if d is None else per_region(d)))
+
+    @property
+    def per_run_lags(self) -> bool:
+        """Whether each run of the batch has its own delays (a conduction-speed grid)."""
+        return self.p["lags"].ndim == self.spec_lag_ndim + 1
+
+    @property
+    def spec_lag_ndim(self) -> int:
+        return 1 if self.spec.layout == "sparse" else 2
 
     def buffered(self, model, state, node_p):
         """The source-transformed coupled signal (N,) of ``state``."""
@@ -107,7 +135,7 @@ def _coupling_current(model, terms, node_p, state, rings, n):
     """(n_vars, N) coupling input of all terms at step ``n`` (state ``x_n``)."""
     total = jnp.zeros_like(state)
     for term, ring in zip(terms, rings, strict=True):
-        reads = history.read(ring, n, term.p["lags"], term.p.get("sources"))
+        reads = history.read(ring, n, term.p["lags"], term.p.get("sources"), term.per_run_lags)
         x_self = model.signal(state, term.spec.signal, node_p)
         if term.spec.layout == "sparse":
             current = term.kind.current_edges(reads, x_self, *term.prepared, term.p["targets"], term.p)
@@ -117,24 +145,36 @@ def _coupling_current(model, terms, node_p, state, rings, n):
     return total
 
 
-def initial_carry(spec: RunSpec, params, x0, history_rows):
+def initial_carry(spec: RunSpec, params, x0, history_rows, runs=None):
     """The state of a run at t = 0 as a batch of one: ``(x0, rings, step 0, not
     diverged, hemodynamic state)``; :func:`batch_carry` widens it (the t = 0 state does
     not depend on k). The hemodynamic state (4, N, 1) is the Balloon rest state with
-    ``monitor="bold"`` and ``()`` otherwise."""
-    node_p = _batched_node_params(params["node"])
-    terms = _bind_terms(spec, params)
+    ``monitor="bold"`` and ``()`` otherwise. With per-run parameters (``runs``, see
+    :func:`_runs`) the rings are per run already: a source transform or an observable may
+    depend on them."""
+    runs = _runs(runs)
+    node_p = _batched_node_params(params["node"], runs.get("node"))
+    terms = _bind_terms(spec, params, None, runs.get("terms"))
     x0 = x0[..., None]
     rings = tuple(
-        history.init_ring(term.kind.source(rows[..., None], term.p), term.buffered(spec.model, x0, node_p))
+        history.init_ring(_source_rows(term, rows), term.buffered(spec.model, x0, node_p))
         for term, rows in zip(terms, history_rows, strict=True)
     )
     hemo = hemodynamics.rest_state(x0.shape[1:], x0.dtype) if spec.monitor == "bold" else ()
     return (x0, rings, jnp.asarray(0, jnp.int32), jnp.full((1,), -1, jnp.int32), hemo)
 
 
-def _bind_terms(spec: RunSpec, params, k=None) -> list[_Term]:
-    return [_Term.bind(t, tp, k) for t, tp in zip(spec.terms, params["terms"], strict=True)]
+def _source_rows(term: _Term, rows):
+    """The source transform of the history ``rows`` (H, N): (H, N, 1), or (H, N, B) when
+    its parameters vary per run (rows flattened to (H * N, 1) so they broadcast like a
+    signal (N, 1))."""
+    h, n = rows.shape
+    return term.kind.source(rows.reshape(h * n, 1), term.p).reshape(h, n, -1)
+
+
+def _bind_terms(spec: RunSpec, params, k=None, per_run=None) -> list[_Term]:
+    per_run = per_run or ({},) * len(spec.terms)
+    return [_Term.bind(t, tp, k, pr) for t, tp, pr in zip(spec.terms, params["terms"], per_run, strict=True)]
 
 
 def _noise(keys, n, shape, dtype):
@@ -144,13 +184,15 @@ def _noise(keys, n, shape, dtype):
     return jnp.moveaxis(jax.vmap(draw)(keys), 0, -1)
 
 
-def advance(spec: RunSpec, params, carry, ks, keys):
+def advance(spec: RunSpec, params, carry, runs, keys):
     """Run ``spec.n_transient`` unrecorded steps, then ``spec.n_samples`` sample periods,
     for a batch of B runs that differ by coupling strength and noise key.
 
-    ``carry`` is batched on its last axes (:func:`batch_carry`), ``ks`` (B,) sets every
-    term's ``k`` (``None``: keep the one in ``params``, e.g. a traced scalar under
-    ``jax.grad``), ``keys`` (B,) PRNG keys. Returns ``(carry, samples (n_samples, n_record,
+    ``carry`` is batched on its last axes (:func:`batch_carry`), ``runs`` the per-run
+    values (:func:`_runs`): ``k`` (B,) sets every term's ``k`` (``None``: keep the one in
+    ``params``, e.g. a traced scalar under ``jax.grad``), and node parameters, coupling
+    parameters, delays (lags) and noise amplitudes may vary per run too, all in the same
+    compiled program; ``keys`` (B,) PRNG keys. Returns ``(carry, samples (n_samples, n_record,
     N, B))``. The carry holds the state, the delay rings, the global step count (shared by
     the batch; it keys the noise, so a run cut into segments gives the same numbers as one
     call), per run the step of the first divergence check (one per sample period) that
@@ -159,9 +201,13 @@ def advance(spec: RunSpec, params, carry, ks, keys):
     (:func:`massengine.hemodynamics.balloon_step`); a sample is then its BOLD signal.
     """
     model, dt = spec.model, params["dt"]
-    node_p = _batched_node_params(params["node"])
+    runs = _runs(runs)
+    node_p = _batched_node_params(params["node"], runs.get("node"))
     step_fn = STEPPERS[spec.integrator]
-    terms = _bind_terms(spec, params, ks)
+    terms = _bind_terms(spec, params, runs.get("k"), runs.get("terms"))
+    sigma = params["sigma"][..., None] if spec.noise else None
+    if spec.noise and "noise" in runs:
+        sigma = sigma * runs["noise"][None, None, :]
     if spec.monitor == "bold":
         hemo_p = {n: per_region(v) for n, v in params["bold"].items()}
         dt_s = dt / 1000.0  # the hemodynamic equations are in seconds
@@ -172,7 +218,7 @@ def advance(spec: RunSpec, params, carry, ks, keys):
         noise = 0.0
         if spec.noise:
             z = _noise(keys, n, state.shape, state.dtype)
-            noise = params["sigma"][..., None] * jnp.sqrt(dt) * z
+            noise = sigma * jnp.sqrt(dt) * z
         new = step_fn(lambda x: model.dfun(x, coupling, node_p), state, dt, noise)
         rings = tuple(
             history.write(ring, n + 1, term.buffered(model, new, node_p))
@@ -228,19 +274,20 @@ advance_jit = jax.jit(advance, static_argnums=0)
 
 
 @partial(jax.jit, static_argnums=0)
-def advance_runs(spec: RunSpec, params, carry, ks, keys):
+def advance_runs(spec: RunSpec, params, carry, runs, keys):
     """:func:`advance` with the samples in the layout sweeps store, (n_record, B,
     n_samples, N): one signal of one run is then contiguous, and the transpose happens on
     the device, before the copy to the host, rather than on the host after it."""
-    carry, samples = advance(spec, params, carry, ks, keys)
+    carry, samples = advance(spec, params, carry, runs, keys)
     return carry, jnp.transpose(samples, (1, 3, 0, 2))
 
 
 @partial(jax.jit, static_argnums=0)
-def start(spec: RunSpec, params, x0, history_rows, seeds):
-    """The batched initial carry and PRNG keys of runs seeded by ``seeds`` (B,): one
-    compiled program rather than a handful of eager ones."""
-    carry = batch_carry(initial_carry(spec, params, x0, history_rows), seeds.shape[0])
+def start(spec: RunSpec, params, x0, history_rows, seeds, runs=None):
+    """The batched initial carry and PRNG keys of runs seeded by ``seeds`` (B,) with
+    per-run values ``runs`` (:func:`_runs`): one compiled program rather than a handful of
+    eager ones."""
+    carry = batch_carry(initial_carry(spec, params, x0, history_rows, runs), seeds.shape[0])
     return carry, jax.vmap(jax.random.key)(seeds)
 
 

@@ -42,18 +42,23 @@ def init_ring(rows, signal0):
     return jnp.roll(rows, 1, axis=0).at[0].set(signal0)
 
 
-def read(ring, n, lags, sources=None):
+def read(ring, n, lags, sources=None, per_run: bool = False):
     """Delayed reads: the signal of ``sources`` at steps ``n - lags``. Dense: ``lags``
     (N, N) and ``sources`` None (every column; a compile-time iota, which XLA turns into a
     much faster gather than the same indices passed as data: 5x, benchmarks/README.md).
     Edge list: ``lags`` and ``sources`` (E,); padded in-neighbour lists: both (N, K). A ring
     (H, N, B) of a batch gives reads (N, N, B), (E, B) or (N, K, B): each read fetches the
-    B contiguous values of the batch."""
+    B contiguous values of the batch. ``per_run``: ``lags`` has a trailing B axis (each run
+    its own delays, e.g. a grid over conduction speed), so each value is gathered alone."""
     h, n_regions = ring.shape[:2]
     if sources is None:
         sources = jnp.arange(n_regions)[None, :]
     rows = ring.reshape((h * n_regions,) + ring.shape[2:])
-    return rows[jnp.mod(n - lags, h) * n_regions + sources]
+    if not per_run:
+        return rows[jnp.mod(n - lags, h) * n_regions + sources]
+    index = jnp.mod(n - lags, h) * n_regions + sources[..., None]  # (..., B)
+    flat = index.reshape(-1, index.shape[-1])
+    return jnp.take_along_axis(rows, flat, axis=0).reshape(index.shape)
 
 
 def write(ring, n, values):

@@ -41,6 +41,9 @@ COORD_ATTRS = {
     "window": {"long_name": "start time of the FCD window", "units": "ms"},
     "window_j": {"long_name": "index of the second FCD window", "units": "1"},
     "freq": {"long_name": "frequency", "units": "Hz"},
+    # parameter-grid axes (massengine.grid); node.<p> and coupling.<p> keep their own names
+    "speed": {"long_name": "conduction speed (delays = tract length / speed)", "units": "mm/ms"},
+    "noise": {"long_name": "noise sigma of every state variable", "units": "1"},
 }
 # Not CF: data variables carry "a.u." units and the time axis is relative to the run's
 # start. "massengine-1" names this layout: docs/semantics.md, "Stores and datasets".
@@ -166,20 +169,22 @@ def run_dataset(net, settings, data, divergence_step: int, seed: int) -> xr.Data
                     _call("simulate", duration=settings.duration, dt=settings.dt, seed=seed))
 
 
-def sweep_dataset(variants, data, div, ks, seeds, settings) -> xr.Dataset:
-    """Dataset (coupling, k, [seed,] time, region) from ``variants`` ``[(name, net), ...]``,
-    ``data`` (n_record, coupling, K, S, n_samples, N) and divergence steps ``div``
-    (coupling, K, S); the arrays are wrapped, not copied."""
+def sweep_dataset(variants, data, div, ks, seeds, settings, axes=()) -> xr.Dataset:
+    """Dataset (coupling, k, *axes, [seed,] time, region) from ``variants`` ``[(name, net),
+    ...]``, ``data`` (n_record, coupling, K, *axes, S, n_samples, N) and divergence steps
+    ``div`` (coupling, K, *axes, S); ``axes`` ``((name, values), ...)`` are the parameter
+    grid's axes. The arrays are wrapped, not copied."""
     names = [name for name, _ in variants]
     if seeds is None:
-        data, div = data[:, :, :, 0], div[:, :, 0]
-    run_dims = ("coupling", "k") + (("seed",) if seeds is not None else ())
+        data, div = data[..., 0, :, :], div[..., 0]
+    run_dims = ("coupling", "k", *(name for name, _ in axes)) + (("seed",) if seeds is not None else ())
     net = variants[0][1]
     ds = xr.Dataset(
         _variables(data, settings, run_dims + ("time", "region"), net.node),
         coords={
             "coupling": ("coupling", np.array(names, dtype=object)),
             "k": ("k", ks),
+            **{name: (name, values) for name, values in axes},
             "time": ("time", settings.times, {"units": "ms"}),
             "region": ("region", np.array(net.labels, dtype=object)),
         },
@@ -188,11 +193,16 @@ def sweep_dataset(variants, data, div, ks, seeds, settings) -> xr.Dataset:
         ds = ds.assign_coords(seed=("seed", np.asarray(seeds, dtype=np.int64)))
     ds.update(divergence_variables(div, settings.dt, run_dims))
     ds.attrs.update({**provenance(), **settings.as_attrs()})
+    if axes:
+        ds.attrs["grid_axes"] = json.dumps([name for name, _ in axes])
+    if "noise" in dict(axes):
+        ds.attrs["noise_sigma"] = "per run: the noise coordinate"
     ds.attrs["node_model"] = net.node.name
     ds.attrs["node_params"] = network_attrs(net)["node_params"]
     ds.attrs["coupling_terms"] = json.dumps(
         {name: json.loads(network_attrs(variant)["coupling_terms"]) for name, variant in variants}
     )
+    ds = label_coords(ds)
     return describe(ds, f"{net.node.name} network of {net.n_regions} regions, k sweep",
                     _call("sweep", couplings=names, k=f"{len(ks)} values", seeds=seeds,
                           duration=settings.duration, dt=settings.dt))
@@ -211,10 +221,11 @@ def as_store(sweep: xr.Dataset, extra_attrs: dict | None = None, time_chunk: int
     if "seed" not in ds.dims:
         ds = ds.expand_dims(seed=np.array([int(ds.attrs.get("seed", 0))]))
     ds = ds.assign_coords(coupling=((), np.array(str(ds["coupling"].values), dtype=object)))
-    ds = ds.transpose("k", "seed", ...)
+    ds = ds.transpose("k", ..., "seed", "time", "region", missing_dims="ignore")
     for var in ds.data_vars.values():
         if var.dims[-2:] == ("time", "region"):
-            var.encoding["chunks"] = (1, 1, min(time_chunk or var.shape[2], var.shape[2]), var.shape[3])
+            runs, (n_time, n_region) = var.ndim - 2, var.shape[-2:]
+            var.encoding["chunks"] = (1,) * runs + (min(time_chunk or n_time, n_time), n_region)
     ds.attrs.update(extra_attrs or {})
     return label_coords(ds)
 

@@ -63,7 +63,9 @@ class CouplingTerm:
     """One coupling term: ``coupling`` kind and its ``params`` (``k`` and shape parameters),
     ``weights`` (N, N, row = target), conduction ``delays`` in ms (N, N) or ``None`` for
     instantaneous coupling, the signal other regions read (``coupled_var``, default the
-    node's) and the variable whose equation receives the current (``target``)."""
+    node's) and the variable whose equation receives the current (``target``).
+    ``distances``: the tract lengths (mm) the delays came from, when the network was built
+    from them (a sweep over conduction speed recomputes the delays from them)."""
 
     coupling: str = "diffusive"
     weights: Any = None
@@ -71,6 +73,7 @@ class CouplingTerm:
     coupled_var: str | None = None
     target: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    distances: Any = None
 
     def __post_init__(self):
         kind = get_coupling(self.coupling)
@@ -112,6 +115,8 @@ class CouplingTerm:
         if kind != self.coupling:
             params = {k: v for k, v in params.items() if k in get_coupling(kind).params}
         params.update(changes)
+        if "delays" in fields:  # given delays no longer come from the tract lengths
+            fields["distances"] = None
         return replace(self, **fields, params=params)
 
 
@@ -268,4 +273,4 @@ def _single_term(weights, distances, speed, delays, coupling, coupled_var, targe
     elif speed is not None:
         raise ValueError("speed= needs distances= (tract lengths in mm) to give delays; without them the "
                          "coupling would be instantaneous. Pass distances=, or delays= (ms) directly, or drop speed.")
-    return CouplingTerm(coupling, weights, delays, coupled_var, target, params)
+    return CouplingTerm(coupling, weights, delays, coupled_var, target, params, distances)

@@ -24,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from . import batching, engine, hemodynamics, history, io, memory
+from .grid import RunGrid, check_grid, speed_delays
 from .connectivity import delay_steps
 from .couplings import get_coupling
 from .integrators import INTEGRATORS
@@ -269,10 +270,17 @@ def _sigma(noise, model, n_regions: int):
 
 def build(net: Network, s: Settings):
     """``(spec, params, x0, history_rows)`` of the compiled core, in the run's precision."""
+    return build_grid(net, s)[:4]
+
+
+def build_grid(net: Network, s: Settings, speeds=None):
+    """:func:`build` plus, per term, the lags of each conduction speed in ``speeds``
+    (``(n_speeds, *lags)``, in the term's layout; ``None`` without speeds): the delay
+    rings are sized for the slowest speed, so that every speed runs in one program."""
     dtype = jnp.dtype(s.precision)
     node = net.node
     backend = current_backend()
-    terms, term_params, rows = [], [], []
+    terms, term_params, rows, tables = [], [], [], []
     # Prepared on the host (NumPy): eager jnp ops would each compile a small XLA program the
     # first time, ~0.5 s of a fresh process's first sweep (benchmarks/README.md).
     x0 = np.asarray(node.initial_state(net.n_regions), dtype)
@@ -284,9 +292,13 @@ def build(net: Network, s: Settings):
             if term.delays is None
             else delay_steps(term.delays, s.dt, s.delay_rounding)
         )
-        h = history.horizon(lags)
+        per_speed = [] if speeds is None else [delay_steps(speed_delays(term, v), s.dt, s.delay_rounding)
+                                               for v in speeds]
+        h = max(history.horizon(m) for m in [lags, *per_speed])
         static = tuple((name, term.params[name]) for name in kind.static)
         layout_name, layout = coupling_layout(term, lags, s.layout, backend)
+        tables.append(np.stack([np.asarray(coupling_layout(term, m, layout_name, backend)[1]["lags"])
+                                for m in per_speed]) if per_speed else None)
         terms.append(engine.TermSpec(kind.name, term.coupled_var, node.index(term.target), h, static,
                                      layout=layout_name))
         numbers = {n: _cast(v, dtype) for n, v in term.params.items() if n not in kind.static}
@@ -308,7 +320,7 @@ def build(net: Network, s: Settings):
         record=s.record, monitor=s.monitor, noise=s.noise is not None, bound=s.divergence_bound,
         unroll=UNROLL.get(backend, 1),
     )
-    return spec, params, x0, tuple(rows)
+    return spec, params, x0, tuple(rows), (tuple(tables) if speeds is not None else None)
 
 
 # Layout and loop choices per backend, from measurements (benchmarks/README.md):
@@ -536,45 +548,61 @@ def simulate(net: Network, duration: float, dt: float = 0.1, transient: float = 
 
 
 def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
-          seeds: Sequence[int] | None = None, duration: float, dt: float = 0.1,
+          seeds: Sequence[int] | None = None, grid: Mapping | None = None, duration: float, dt: float = 0.1,
           transient: float = 0.0, sample_every: int = 1, record: Sequence[str] | None = None,
           integrator: str = "euler", history: Any = "zeros", noise=None,
           precision: str = "float32", delay_rounding: str = "ceil", monitor: str = "sample",
           chunk_samples: int | None = None, layout: str = "auto", batch_size: int | None = None,
           divergence_bound: float | None = None, tr: float | None = None, bold_signal: str | None = None,
           bold_params: Mapping | None = None):
-    """Sweep the coupling strength ``k`` (every term's) for one or several couplings.
+    """Sweep the coupling strength ``k`` (every term's) for one or several couplings, and
+    optionally other parameters on a cartesian ``grid``.
 
-    The (k, seed) runs of one coupling go through one compiled, vmapped call — or, when
-    they would not fit the device's free memory, through batches of ``batch_size`` runs
-    (default: as many as fit; on a GPU at most 8 192), with the same numbers as one call.
+    ``grid`` ``{axis: values}`` adds named axes besides ``k``: ``"speed"`` (conduction
+    speed, mm/ms; the delays become tract length / speed, so the network must be built with
+    ``distances=``), ``"noise"`` (sigma of every state variable, instead of ``noise=``),
+    ``"node.<name>"`` (a node parameter, e.g. ``"node.a"``) or ``"coupling.<name>"`` (a
+    coupling shape parameter every listed coupling has, e.g. ``"coupling.scale"``). None of
+    them changes the compiled program: every (k, grid point, seed) run of one coupling goes
+    through one compiled, vmapped call — or, when they would not fit the device's free
+    memory, through batches of ``batch_size`` runs (default: as many as fit; on a GPU at
+    most 8 192), with the same numbers as one call.
+
     ``couplings`` is a list of names or of ``{"name": ..., **params}`` (default: the
-    network's own coupling). Returns an ``xarray.Dataset`` (coupling, k, [seed,] time,
-    region) plus ``diverged`` and ``divergence_time`` (coupling, k, [seed]). Without
-    ``seeds`` the run uses seed 0 and the ``seed`` dimension is omitted. ``monitor="bold"``
-    (with ``tr``, ``bold_signal``, ``bold_params``) records the BOLD signal, as in
-    :func:`simulate`.
+    network's own coupling). Returns an ``xarray.Dataset`` (coupling, k, *grid axes,
+    [seed,] time, region) plus ``diverged`` and ``divergence_time`` (the same dims without
+    time and region). Without ``seeds`` the run uses seed 0 and the ``seed`` dimension is
+    omitted. ``monitor="bold"`` (with ``tr``, ``bold_signal``, ``bold_params``) records the
+    BOLD signal, as in :func:`simulate`.
     """
     ks = _check_ks(k)
     seed_list = _check_seeds(seeds)
     _check_batch_size(batch_size)
     variants = _coupling_variants(net, couplings)
+    axes = check_grid(grid, variants, noise, duration)
     s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
                          delay_rounding, history, noise, monitor, record, layout, divergence_bound, tr,
                          bold_signal, bold_params)
-    grid = _RunGrid(ks, seed_list)
+    s = _with_noise_axis(s, axes)
+    runs = RunGrid(ks, axes, tuple(seed_list))
     for _, variant in variants:
-        check_memory(variant, s, grid.size, held_runs=len(variants) * grid.size)
+        check_memory(variant, s, runs.size, held_runs=len(variants) * runs.size)
     # Filled in place segment by segment: the dataset wraps these arrays, no further copy.
-    data = np.empty((len(s.outputs), len(variants), grid.size, s.n_samples, net.n_regions), s.precision)
-    div = np.empty((len(variants), grid.size), np.int64)
+    data = np.empty((len(s.outputs), len(variants), runs.size, s.n_samples, net.n_regions), s.precision)
+    div = np.empty((len(variants), runs.size), np.int64)
     for c, (_, variant) in enumerate(variants):
-        for runs, times, samples in _run_batches(variant, s, grid, chunk_samples, batch_size, div[c],
-                                                 host_held=data.nbytes):
-            data[:, c, runs, times] = samples
-    data = data.reshape(data.shape[:2] + grid.shape + data.shape[3:])
-    return io.sweep_dataset(variants, data, div.reshape((len(variants),) + grid.shape), ks,
-                            seed_list if seeds is not None else None, s)
+        for batch, times, samples in _run_batches(variant, s, runs, chunk_samples, batch_size, div[c],
+                                                  host_held=data.nbytes):
+            data[:, c, batch, times] = samples
+    data = data.reshape(data.shape[:2] + runs.shape + data.shape[3:])
+    return io.sweep_dataset(variants, data, div.reshape((len(variants),) + runs.shape), ks,
+                            seed_list if seeds is not None else None, s, axes)
+
+
+def _with_noise_axis(s: Settings, axes) -> Settings:
+    """With a ``noise`` grid axis every state variable gets noise of unit sigma, which each
+    run scales by its own value (``engine._runs``)."""
+    return replace(s, noise=1.0) if "noise" in dict(axes) else s
 
 
 def check_memory(net: Network, s: Settings, n_runs: int, held_runs: int | None = None) -> int:
@@ -659,28 +687,7 @@ def _resolve(net: Network, duration: float, settings: Mapping) -> Settings:
     return resolve_settings(net, duration, *(kw[n] for n in known))
 
 
-@dataclass(frozen=True)
-class _RunGrid:
-    """The (k, seed) runs of a sweep, k-major: run ``r`` is ``(ks[r // S], seeds[r % S])``."""
-
-    ks: np.ndarray
-    seeds: list
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return len(self.ks), len(self.seeds)
-
-    @property
-    def size(self) -> int:
-        return len(self.ks) * len(self.seeds)
-
-    def runs(self, start: int, stop: int):
-        """(k values, seeds) of runs ``[start, stop)``."""
-        r = np.arange(start, stop)
-        return self.ks[r // len(self.seeds)], np.asarray(self.seeds)[r % len(self.seeds)]
-
-
-def _run_batches(net: Network, s: Settings, grid: _RunGrid, chunk_samples, batch_size, divergence,
+def _run_batches(net: Network, s: Settings, grid: RunGrid, chunk_samples, batch_size, divergence,
                  host_held: int = 0):
     """Generate ``(runs slice, time slice, samples (n_record, runs, m, N))`` of every batch of
     runs and time segment as it is computed, and fill ``divergence`` (runs,) with each run's
@@ -694,29 +701,31 @@ def _run_batches(net: Network, s: Settings, grid: _RunGrid, chunk_samples, batch
     while the device works, never while the generator is paused at a ``yield``.
     """
     with _precision(s.precision):
-        spec, params, x0, rows = build(net, s)
+        spec, params, x0, rows, tables = build_grid(net, s, grid.values("speed"))
+        per_run_bytes = sum(t[0].nbytes * 3 for t in tables or () if t is not None)  # own lags, index, reads
         batch, chunk = _memory_plan(spec, params, net.n_regions, s, grid.size, chunk_samples, batch_size,
-                                    host_held=host_held)
+                                    host_held=host_held, per_run_bytes=per_run_bytes)
     pending, flags = None, []
-    ranges = batching.batch_ranges(*grid.shape, batch)
+    ranges = batching.batch_ranges(grid.shape, batch)
     cuts = segments(spec, chunk)
     # Each piece is one segment of one batch: its runs advance duration / len(cuts) ms.
     progress = Progress(f"{net.node.name} x {net.terms[0].coupling if len(net.terms) == 1 else 'custom'}, "
                         f"{grid.size} runs in {len(ranges)} batch(es)", len(ranges) * len(cuts),
                         s.duration / len(cuts))
     for start, stop in ranges:
-        ks, seeds = grid.runs(start, stop)
+        values, index = grid.runs(start, stop)
         # XLA compiles a batch of one differently (its summation order differs in the
         # last bits); padding it to two makes every batch size give bit-identical runs.
         if stop - start == 1:
-            ks, seeds = np.repeat(ks, 2), np.repeat(seeds, 2)
+            values = {n: np.repeat(v, 2) for n, v in values.items()}
+            index = {n: np.repeat(v, 2) for n, v in index.items()}
         with _precision(s.precision):
-            carry, keys = engine.start(spec, params, x0, rows, np.asarray(seeds))
-            ks = _cast(ks, params["dt"].dtype)
+            runs = _per_run(values, index, tables, len(net.terms), params["dt"].dtype)
+            carry, keys = engine.start(spec, params, x0, rows, np.asarray(values["seed"]), runs)
         t0 = 0
         for segment in cuts:
             with _precision(s.precision):
-                carry, samples = engine.advance_runs(segment, params, carry, ks, keys)
+                carry, samples = engine.advance_runs(segment, params, carry, runs, keys)
             samples.copy_to_host_async()
             if pending is not None:
                 yield _fetched(*pending)
@@ -730,17 +739,38 @@ def _run_batches(net: Network, s: Settings, grid: _RunGrid, chunk_samples, batch
         divergence[start:stop] = np.asarray(steps)[: stop - start]
 
 
+def _per_run(values: dict, index: dict, tables, n_terms: int, dtype) -> dict:
+    """The engine's per-run values (``engine._runs``) of a batch from each run's grid
+    values: ``k``, ``node.<p>``, ``coupling.<p>`` (every term), ``noise`` and, for
+    ``speed``, each run's lags picked from the per-speed ``tables`` (batch axis last)."""
+    runs = {"k": _cast(values["k"], dtype)}
+    node = {n[5:]: _cast(v, dtype) for n, v in values.items() if n.startswith("node.")}
+    shape = {n[9:]: _cast(v, dtype) for n, v in values.items() if n.startswith("coupling.")}
+    if node:
+        runs["node"] = node
+    terms = [dict(shape) for _ in range(n_terms)]
+    if "speed" in values:
+        for term, table in zip(terms, tables, strict=True):
+            term["lags"] = jnp.asarray(np.moveaxis(table[index["speed"]], 0, -1))
+    if any(terms):
+        runs["terms"] = tuple(terms)
+    if "noise" in values:
+        runs["noise"] = _cast(values["noise"], dtype)
+    return runs
+
+
 def _memory_plan(spec, params, n_regions: int, s: Settings, n_runs: int, chunk_samples, batch_size,
-                 host_held: int = 0, device_held: int = 0):
+                 host_held: int = 0, device_held: int = 0, per_run_bytes: int = 0):
     """``(runs per call, samples per segment)`` within the device's free memory
     (:func:`massengine.batching.plan`); on an accelerator, segments of about 64 MB by
     default (shorter if memory is short) so that copies overlap the computation, and at
     most 8 192 runs per call. ``host_held``: bytes of results the caller keeps on the host
     (on a CPU, out of the same memory); ``device_held``: samples per run kept on the device
-    across segments (``integrate``'s differentiable trajectory)."""
+    across segments (``integrate``'s differentiable trajectory); ``per_run_bytes``: what
+    per-run parameters add to each run (its own lags on a speed grid)."""
     backend = current_backend()
     fp = batching.footprint(spec, params, n_regions, np.dtype(s.precision).itemsize)
-    fp = batching.Footprint(fp.fixed + fp.per_sample * device_held, fp.per_sample)
+    fp = batching.Footprint(fp.fixed + fp.per_sample * device_held + per_run_bytes, fp.per_sample)
     max_batch = None if backend == "cpu" else batching.GPU_MAX_BATCH
     max_chunk = None
     if chunk_samples is None and backend != "cpu":
@@ -758,10 +788,11 @@ def _fetched(runs: slice, times: slice, samples):
     return runs, times, np.asarray(samples)[:, : runs.stop - runs.start]
 
 
-def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None, duration: float,
-                   chunk_samples: int | None = None, batch_size: int | None = None,
+def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None, grid: Mapping | None = None,
+                   duration: float, chunk_samples: int | None = None, batch_size: int | None = None,
                    attrs: Mapping | None = None, overwrite: bool = False, log=None, **settings) -> Path:
-    """A k sweep of ``net``'s own coupling streamed to the zarr store ``path`` as it runs.
+    """A k sweep (optionally on a parameter ``grid``, see :func:`sweep`) of ``net``'s own
+    coupling streamed to the zarr store ``path`` as it runs.
 
     Same runs and numbers as :func:`sweep`, in the store layout of
     :func:`massengine.io.as_store`, but each time segment of ``chunk_samples`` samples is
@@ -779,33 +810,35 @@ def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None,
     seed_list = _check_seeds(seeds)
     _check_batch_size(batch_size)
     variant = _coupling_variants(net, None)
-    s = _resolve(net, duration, settings)
-    grid = _RunGrid(ks, seed_list)
-    chunk = chunk_samples or _samples_per_segment(grid.size, s, net.n_regions)
-    check_memory(net, s, grid.size, held_runs=0)
-    shape = (len(s.outputs), 1) + grid.shape + (s.n_samples, net.n_regions)
+    axes = check_grid(grid, variant, settings.get("noise"), duration)
+    s = _with_noise_axis(_resolve(net, duration, settings), axes)
+    runs = RunGrid(ks, axes, tuple(seed_list))
+    chunk = chunk_samples or _samples_per_segment(runs.size, s, net.n_regions)
+    check_memory(net, s, runs.size, held_runs=0)
+    shape = (len(s.outputs), 1) + runs.shape + (s.n_samples, net.n_regions)
     import dask.array  # here, not at the top: it costs every import of massengine ~1 s
 
     # The template carries coordinates and attributes; its lazy zeros are never computed.
-    lazy = dask.array.zeros(shape, dtype=s.precision, chunks=(1, 1, 1, 1, chunk, -1))
-    template = io.sweep_dataset(variant, lazy, np.full((1,) + grid.shape, -1), ks, seed_list, s)
+    lazy = dask.array.zeros(shape, dtype=s.precision, chunks=(1,) * (len(shape) - 2) + (chunk, -1))
+    template = io.sweep_dataset(variant, lazy, np.full((1,) + runs.shape, -1), ks, seed_list, s, axes)
     template = io.as_store(template, attrs, time_chunk=chunk)
-    return io.write_store(template, path, stream=_store_pieces(net, s, grid, chunk, batch_size),
+    return io.write_store(template, path, stream=_store_pieces(net, s, runs, chunk, batch_size),
                           overwrite=overwrite, log=log)
 
 
-def _store_pieces(net: Network, s: Settings, grid: _RunGrid, chunk: int, batch_size):
+def _store_pieces(net: Network, s: Settings, runs: RunGrid, chunk: int, batch_size):
     """``(region, dataset)`` pieces for :func:`massengine.io.write_store`: each batch's time
     segment as it is computed, then the divergence flags."""
-    dims = ("k", "seed", "time", "region")
-    divergence = np.empty(grid.size, np.int64)
-    for runs, times, samples in _run_batches(net, s, grid, chunk, batch_size, divergence):
-        region = batching.grid_region(runs.start, runs.stop, len(grid.seeds))
-        block = (region["k"].stop - region["k"].start, -1)
-        data = {name: (dims, samples[i].reshape(block + samples.shape[2:])) for i, name in enumerate(s.outputs)}
-        yield {**region, "time": times}, xr.Dataset(data)
-    everything = {"k": slice(None), "seed": slice(None)}
-    yield everything, xr.Dataset(io.divergence_variables(divergence.reshape(grid.shape), s.dt, ("k", "seed")))
+    dims = (*runs.dims, "seed")
+    divergence = np.empty(runs.size, np.int64)
+    for batch, times, samples in _run_batches(net, s, runs, chunk, batch_size, divergence):
+        region = batching.grid_region(batch.start, batch.stop, runs.shape)
+        block = tuple(len(range(*r.indices(n))) for r, n in zip(region, runs.shape, strict=True))
+        data = {name: (dims + ("time", "region"), samples[i].reshape(block + samples.shape[2:]))
+                for i, name in enumerate(s.outputs)}
+        yield {**dict(zip(dims, region, strict=True)), "time": times}, xr.Dataset(data)
+    everything = {d: slice(None) for d in dims}
+    yield everything, xr.Dataset(io.divergence_variables(divergence.reshape(runs.shape), s.dt, dims))
 
 
 # Bytes of samples per streamed segment. Each segment exists a few times over while it is

@@ -36,16 +36,17 @@ def test_a_run_that_fits_in_no_batch_is_refused_with_what_it_needs():
         batching.plan(10, 100, fp, budget=2**30)
 
 
-@pytest.mark.parametrize("n_k, n_seeds, batch", [(5, 2, 4), (5, 2, 3), (3, 4, 3), (3, 4, 1), (2, 3, 100)])
-def test_batch_ranges_tile_the_grid_in_store_regions(n_k, n_seeds, batch):
-    ranges = batching.batch_ranges(n_k, n_seeds, batch)
+@pytest.mark.parametrize("shape, batch", [((5, 2), 4), ((5, 2), 3), ((3, 4), 3), ((3, 4), 1), ((2, 3), 100),
+                                          ((2, 3, 4), 5), ((2, 3, 4), 13), ((3, 1, 2, 2), 3), ((4,), 3)])
+def test_batch_ranges_tile_the_grid_in_store_regions(shape, batch):
+    ranges = batching.batch_ranges(shape, batch)
     runs = [r for a, b in ranges for r in range(a, b)]
-    assert runs == list(range(n_k * n_seeds))  # every run once, in order
-    grid = np.arange(n_k * n_seeds).reshape(n_k, n_seeds)
+    assert runs == list(range(int(np.prod(shape))))  # every run once, in order
+    grid = np.arange(int(np.prod(shape))).reshape(shape)
     for a, b in ranges:
         assert 0 < b - a <= max(batch, 1)
-        region = batching.grid_region(a, b, n_seeds)
-        assert sorted(grid[region["k"], region["seed"]].ravel()) == list(range(a, b))
+        region = batching.grid_region(a, b, shape)
+        assert sorted(grid[region].ravel()) == list(range(a, b))  # a rectangle holding exactly these runs
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 4])
@@ -77,8 +78,8 @@ def test_sweep_splits_itself_when_memory_is_short(example, monkeypatch):
     from massengine import engine
 
     calls, real_start = [], engine.start
-    monkeypatch.setattr(engine, "start", lambda spec, p, x0, rows, seeds: calls.append(len(seeds))
-                        or real_start(spec, p, x0, rows, seeds))
+    monkeypatch.setattr(engine, "start", lambda spec, p, x0, rows, seeds, runs: calls.append(len(seeds))
+                        or real_start(spec, p, x0, rows, seeds, runs))
     split = me.sweep(net, **kw)
     assert len(calls) > 1  # (a batch of one run is padded to two: sizes are 2 or more)
     np.testing.assert_array_equal(split.x.values, whole.x.values)

@@ -281,6 +281,11 @@ def test_same_config_gives_bit_identical_stores(tmp_path):
             assert meta_a["attributes"].pop("history") != "" and meta_b["attributes"].pop("history") != ""
             assert meta_a == meta_b
             continue
+        if str(rel) == "massengine-manifest.json":  # its zarr.json checksum covers the history time
+            man_a, man_b = (json.loads((s / rel).read_text()) for s in (a, b))
+            man_a["files"].pop("zarr.json"), man_b["files"].pop("zarr.json")
+            assert man_a == man_b
+            continue
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
 
 
