@@ -125,6 +125,10 @@ def test_no_crossing_gives_nothing_in_crossing_mode_but_steepest_proposes():
     np.testing.assert_allclose(new, [0.85])
     new = refine.next_points(COARSE, values, tol=1e-3, max_points=1, mode="both")
     np.testing.assert_allclose(new, [0.85])
+    # a flat metric has nothing to refine in any mode
+    flat = np.full(COARSE.shape, 0.2)
+    for mode in refine.MODES:
+        assert refine.next_points(COARSE, flat, tol=1e-3, max_points=5, mode=mode).size == 0
 
 
 def test_steepest_ranks_by_change_ties_by_lower_k_and_skips_narrow_and_flat():
