@@ -108,26 +108,30 @@ def provenance_attrs(config: Mapping, stage: str) -> dict:
 
 
 def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out,
-                   campaign_config: Mapping | None = None) -> Path:
-    """Run every (k, seed) of one chunk of one coupling in one vmapped call, streaming its
-    store to ``out``. ``config`` may be the job's slice (:func:`massengine.config.stage_config`);
-    ``campaign_config`` (default: ``config``) is what the store's provenance records."""
+                   campaign_config: Mapping | None = None, chunk_key: str | None = None) -> Path:
+    """Run every (k, grid point, seed) of one chunk of one coupling in one vmapped call,
+    streaming its store to ``out``. ``config`` may be the job's slice
+    (:func:`massengine.config.stage_config`); ``campaign_config`` (default: ``config``) is
+    what the store's provenance records; ``chunk_key`` (the slice's hash) and the k values
+    are recorded too, so that a later plan finds the chunk again (:mod:`massengine.chunks`)."""
     start = time.perf_counter()
     logger.info("device: %s", select_device())
     net = cfg.network(config, coupling)
     kwargs = cfg.sweep_kwargs(config)
     kwargs["chunk_samples"] = config["simulation"].get("chunk_samples")
-    logger.info("simulate %s: %d k x %d seeds, N = %d, %s ms at dt %s ms", coupling, len(ks),
-                len(kwargs["seeds"]), net.n_regions, kwargs["duration"], kwargs["dt"])
+    points = int(np.prod([len(v) for v in (kwargs["grid"] or {}).values()]))
+    logger.info("simulate %s: %d k x %d grid point(s) x %d seeds, N = %d, %s ms at dt %s ms", coupling, len(ks),
+                points, len(kwargs["seeds"]), net.n_regions, kwargs["duration"], kwargs["dt"])
     # Streamed: each time segment reaches the store as it is computed (memory holds one).
     attrs = provenance_attrs(campaign_config or config, "simulate")
+    attrs.update(chunk_key=chunk_key or "none", chunk_k=json.dumps([float(k) for k in ks]))
     # overwrite: the job owns its output (Snakemake removes it before a rerun anyway); a
     # directory there that is not a store is still never deleted.
     _falling_back_to_cpu(lambda: sweep_to_store(net, np.asarray(ks, dtype=float), out, attrs=attrs,
                                                 overwrite=True, log=logger.info, **kwargs))
     elapsed = time.perf_counter() - start
     n_div = int(io.open_store(out)["diverged"].sum())
-    runs = len(ks) * len(kwargs["seeds"])
+    runs = len(ks) * len(kwargs["seeds"]) * points
     steps = int(round(kwargs["duration"] / kwargs["dt"]))
     logger.info("wrote %s in %.1f s; %d diverged run(s); %.3g region-steps/s (%d runs x %d steps x %d "
                 "regions, start-up and compilation included)", out, elapsed, n_div,
@@ -180,30 +184,31 @@ def fit_scores(signal: xr.DataArray, target) -> xr.Dataset:
     ``(k, seed)``. A diverged run, or one with a constant region, scores NaN."""
     from . import fit
 
-    signal = signal.transpose("k", "seed", "time", "region")
-    n_k, n_seed = signal.sizes["k"], signal.sizes["seed"]
+    run_dims = [d for d in signal.dims if d not in ("time", "region")]  # k, [grid axes], seed
+    signal = signal.transpose(*run_dims, "time", "region")
+    shape = tuple(signal.sizes[d] for d in run_dims)
     names = [n for n in FIT_SCORES if n != "fcd_ks" or target.fcd is not None]
-    per_subject = {n: np.full((n_k, n_seed, target.n_subjects), np.nan) for n in names}
-    group = {n: np.full((n_k, n_seed), np.nan) for n in names}
-    for i in range(n_k):
+    per_subject = {n: np.full(shape + (target.n_subjects,), np.nan) for n in names}
+    group = {n: np.full(shape, np.nan) for n in names}
+    for i in range(signal.sizes["k"]):
         block = signal.isel(k=i).load()
-        for j in range(n_seed):
-            run = block.isel(seed=j)
+        for rest in np.ndindex(*shape[1:]):
+            run = block[rest]
             run = run.drop_vars([c for c in run.coords if c not in ("time", "region")])
             try:
                 scores = fit.goodness_of_fit(run, target)
             except ValueError as err:  # diverged, or flat: no defined FC
-                logger.info("k = %g, seed %s: no fit score (%s)", float(signal["k"].values[i]),
-                            signal["seed"].values[j], str(err).split(";")[0])
+                logger.info("k = %g, run %s: no fit score (%s)", float(signal["k"].values[i]),
+                            rest, str(err).split(";")[0])
                 continue
             for n in names:
-                per_subject[n][i, j] = scores[n].values
-                group[n][i, j] = float(scores[f"{n}_group"])
-    coords = {"k": signal["k"].values, "seed": signal["seed"].values, "subject": np.arange(target.n_subjects)}
+                per_subject[n][(i, *rest)] = scores[n].values
+                group[n][(i, *rest)] = float(scores[f"{n}_group"])
+    coords = {d: signal[d].values for d in run_dims} | {"subject": np.arange(target.n_subjects)}
     out = xr.Dataset(coords=coords)
     for n in names:
-        out[f"fit_{n}"] = (("k", "seed", "subject"), per_subject[n])
-        out[f"fit_{n}_group"] = (("k", "seed"), group[n])
+        out[f"fit_{n}"] = ((*run_dims, "subject"), per_subject[n])
+        out[f"fit_{n}_group"] = (tuple(run_dims), group[n])
     docs = {"fc_corr": "FC correlation (upper triangles) with the empirical FC",
             "fc_rmse": "FC RMSE (upper triangle) to the empirical FC",
             "fcd_ks": "KS distance of the FCD values to the empirical FCD's"}
@@ -224,27 +229,95 @@ def fit_columns(summary: xr.Dataset) -> list[str]:
     return columns
 
 
-def aggregate(metric_stores: Sequence, out_zarr, out_csv) -> xr.Dataset:
+def aggregate(metric_stores: Sequence, out_zarr, out_csv, round_files: Sequence = ()) -> xr.Dataset:
     """Combine every metric store into one summary store and a tidy CSV (one row per
-    coupling × k × seed), streaming through dask rather than loading all at once."""
+    coupling × k × grid point × seed), streaming through dask rather than loading all at
+    once. ``round_files`` (the refinement rounds' JSON) give the variable ``round``
+    (coupling, k): 0 for the coarse grid, r for a point refinement round r added, NaN where
+    a coupling has no run at that k."""
     from . import metrics
 
     datasets = [io.open_store(p, verify=True) for p in metric_stores]
-    summary = xr.combine_by_coords(datasets, combine_attrs="drop_conflicts", data_vars="all",
-                                   coords="different", join="outer", compat="no_conflicts")
-    summary = summary.transpose("coupling", "k", "seed", ...)
+    summary = io.combine_chunks(datasets)
+    axes = grid_dims(summary)
+    summary = summary.transpose("coupling", "k", *axes, "seed", ...)
+    summary["round"] = refinement_rounds(summary, round_files)
     summary.attrs["stage"] = "aggregate"
+    summary.attrs["grid_axes"] = json.dumps(axes)
+    # The campaign's trajectory stores (relative to its output directory): open_campaign reads
+    # these, not whatever else lies in simulations/ (stores of an earlier grid are kept for reuse).
+    summary.attrs["simulation_stores"] = json.dumps(sorted(
+        f"simulations/{Path(p).parent.name}/{Path(p).name}" for p in metric_stores))
     io.describe(summary, "campaign summary: metrics of every run", f"campaign.aggregate({len(datasets)} metric stores)")
     io.write_store(summary.chunk({"k": -1}), out_zarr, consolidated=True, overwrite=True, log=logger.info)
     scored = summary.copy()
     fits = fit_columns(scored)
     table = scored[list(metrics.SCALARS) + fits + ["diverged", "divergence_time"]].to_dataframe().reset_index()
-    table = table[["coupling", "k", "seed", *metrics.SCALARS, *fits, "diverged", "divergence_time"]]
+    table = table[["coupling", "k", *axes, "seed", *metrics.SCALARS, *fits, "diverged", "divergence_time"]]
+    rounds = summary["round"].to_dataframe().reset_index()
+    table = table.merge(rounds, on=["coupling", "k"], how="left")
+    table = table[table["round"].notna()]  # a coupling's rows at another coupling's refined k: never run
+    table["round"] = table["round"].astype(int)
     tmp = Path(out_csv).with_name(f".{Path(out_csv).name}.partial")
     table.to_csv(tmp, index=False, float_format="%.6g")
     os.replace(tmp, out_csv)
     logger.info("aggregated %d stores: %d runs -> %s, %s", len(datasets), len(table), out_zarr, out_csv)
     return summary
+
+
+# Dims of a summary or a store that are no swept axis.
+NOT_AXES = ("coupling", "k", "seed", "time", "region", "region_j", "window", "window_j", "freq", "subject")
+
+
+def grid_dims(ds: xr.Dataset) -> list[str]:
+    """The parameter-grid axes of a campaign output (dims besides k, seed and the metrics')."""
+    return [d for d in ds.dims if d not in NOT_AXES]
+
+
+def refinement_rounds(summary: xr.Dataset, round_files: Sequence) -> xr.DataArray:
+    """(coupling, k): the refinement round that added each point (0: the coarse grid; NaN:
+    not run for that coupling), from the rounds' JSON files."""
+    ran = summary["diverged"].notnull().any([d for d in summary["diverged"].dims if d not in ("coupling", "k")])
+    rounds = xr.where(ran, 0.0, np.nan)
+    for path in round_files:
+        record = json.loads(Path(path).read_text())
+        for k in record["new_k"]:
+            if k in summary["k"].values:
+                rounds.loc[{"coupling": record["coupling"], "k": k}] = float(record["round"])
+    rounds.attrs = {"long_name": "refinement round that added the point (0: coarse grid)", "units": "1"}
+    return rounds
+
+
+def refine_round(metric_stores: Sequence, settings: Mapping, out, round_index: int) -> Path:
+    """Refinement round ``round_index`` of one coupling: the new k values (JSON ``new_k``)
+    where ``settings["metric"]``, averaged over seeds, crosses ``threshold`` or changes
+    fastest (:func:`massengine.refine.plan_round`, every grid point's curve), from the
+    coupling's metric stores of the earlier rounds."""
+    from . import refine
+
+    summary = io.combine_chunks([io.open_store(p, verify=True)[[settings["metric"]]] for p in metric_stores])
+    coupling = str(summary["coupling"].values[0])
+    metric = summary[settings["metric"]].isel(coupling=0).mean("seed").transpose("k", ...).load()
+    new = refine.plan_round(metric["k"].values, metric.values, threshold=settings["threshold"], tol=settings["tol"],
+                            max_points=settings["max_points"], mode=settings["mode"])
+    new = [float(f"{k:.12g}") for k in new]  # the config's k values are rounded alike (config.axis_values)
+    record = {"coupling": coupling, "round": round_index, "metric": settings["metric"], "new_k": new,
+              "settings": dict(settings), "known_k": metric["k"].values.tolist()}
+    tmp = Path(out).with_name(f".{Path(out).name}.partial")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, out)
+    logger.info("refinement round %d of %s: %d new k %s (from %d known)", round_index, coupling, len(new), new,
+                metric.sizes["k"])
+    return Path(out)
+
+
+def stores_by_coupling(paths: Sequence) -> dict[str, list[str]]:
+    """Trajectory store paths (``simulations/<coupling>/<chunk>.zarr``) grouped by coupling."""
+    grouped: dict[str, list[str]] = {}
+    for path in paths:
+        grouped.setdefault(Path(path).parent.name, []).append(str(path))
+    return grouped
 
 
 def rank_couplings(summary: xr.Dataset) -> list[dict]:
@@ -372,7 +445,8 @@ def make_report(config: Mapping, summary_path, stores: Mapping[str, Sequence[str
             if (np.isnan(k_best) and path == paths[0]) or np.any(np.isclose(ks, k_best)):
                 var = variable if variable in traj else next(iter(traj.data_vars))
                 index = 0 if np.isnan(k_best) else int(np.argmin(np.abs(ks - k_best)))
-                examples[coupling] = traj[var].isel(k=index, seed=0).load()
+                first = {d: 0 for d in grid_dims(traj)}  # a grid campaign: its first point on each axis
+                examples[coupling] = traj[var].isel(k=index, seed=0, **first).load()
                 break
     resolved = cfg.jsonable(config)
     prov = {"config_hash": cfg.config_hash(resolved), "massengine": io.version(),

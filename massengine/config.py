@@ -72,21 +72,52 @@ def check_keys(config: Mapping, schema: Mapping, prefix: str = "") -> None:
 
 
 def k_values(config: Mapping) -> np.ndarray:
-    """The k grid: a list, or ``{start, stop, num}`` (inclusive, like ``numpy.linspace``)."""
-    grid = config["k"]
-    if isinstance(grid, Mapping):
-        if grid["num"] < 1:
-            _fail("k.num", f"must be >= 1, got {grid['num']}.")
-        values = np.linspace(grid["start"], grid["stop"], int(grid["num"]))
+    """The k grid: a list, ``{start, stop, num}`` (inclusive, like ``numpy.linspace``) or
+    ``{log: [low, high], num}`` (geometric)."""
+    return axis_values(config["k"], "k")
+
+
+def axis_values(spec, key: str) -> np.ndarray:
+    """The values of a grid axis given as a list, ``{start, stop, num}`` or ``{log: [low,
+    high], num}``, each rounded to 12 significant digits: the same point written two ways
+    (0.3 in a 16-point grid, 0.30000000000000004 in a 31-point one) is then one run, found
+    again when a grid is extended (:mod:`massengine.chunks`)."""
+    if isinstance(spec, Mapping):
+        if spec.get("num", 0) < 1:
+            _fail(f"{key}.num", f"must be >= 1, got {spec.get('num')}.")
+        if "log" in spec:
+            low, high = spec["log"]
+            if not (low > 0 and high > 0):
+                _fail(f"{key}.log", f"a log-spaced axis needs bounds > 0, got {list(spec['log'])}.")
+            values = np.geomspace(low, high, int(spec["num"]))
+        else:
+            values = np.linspace(spec["start"], spec["stop"], int(spec["num"]))
     else:
-        values = np.asarray(grid, dtype=np.float64)
+        values = np.atleast_1d(np.asarray(spec, dtype=np.float64))
     if values.ndim != 1 or values.size == 0:
-        _fail("k", "the k grid is empty; give a list of values or {start, stop, num}.")
+        _fail(key, f"the {key} grid is empty; give a list of values, {{start, stop, num}} or {{log: [low, high], num}}.")
     if not np.all(np.isfinite(values)):
-        _fail("k", f"every k must be finite, got {values.tolist()}.")
+        _fail(key, f"every value must be finite, got {values.tolist()}.")
+    values = np.array([float(f"{v:.12g}") for v in values])
     if len(np.unique(values)) != values.size:
-        _fail("k", "k values must be distinct (each names one run).")
+        _fail(key, f"values must be distinct (each names one run), got {values.tolist()}.")
     return values
+
+
+def grid_axes(config: Mapping) -> dict[str, list[float]]:
+    """The campaign's ``grid:`` block resolved: ``{axis: values}`` in the order written
+    (axes as in :func:`massengine.sweep`'s ``grid``: speed, noise, node.<p>, coupling.<p>)."""
+    return {name: axis_values(spec, f"grid.{name}").tolist() for name, spec in (config.get("grid") or {}).items()}
+
+
+# Adaptive refinement (massengine.refine), off unless refine.rounds >= 1.
+REFINE_DEFAULTS = {"rounds": 0, "metric": "synchrony", "threshold": 0.5, "mode": "crossing", "tol": 0.01,
+                   "max_points": 4}
+
+
+def refine_settings(config: Mapping) -> dict:
+    """``refine:`` with its defaults."""
+    return {**REFINE_DEFAULTS, **(config.get("refine") or {})}
 
 
 # k values per simulate job on a CPU: fewer, bigger jobs pay the per-job start-up (~2 s)
@@ -253,7 +284,7 @@ def sample_every(config: Mapping) -> int:
 # reruns the report alone, a new FCD window the metrics (then aggregate and report), never a
 # simulation. The full config's hash still goes into every store's provenance.
 STAGE_KEYS = {
-    "simulate": ("connectome", "node", "seeds", "noise", "simulation"),
+    "simulate": ("connectome", "node", "seeds", "noise", "simulation", "grid"),
     "metrics": ("connectome", "metrics", "fit"),
 }
 # The keys of ``fit`` the metrics read (the empirical data): the refinement settings rerun
@@ -305,6 +336,7 @@ def sweep_kwargs(config: Mapping) -> dict:
         integrator=sim["integrator"], history=sim["history"], precision=sim["precision"],
         delay_rounding=sim["delay_rounding"], monitor=sim["monitor"],
         noise=None if noise in (None, 0, {}) else noise, seeds=list(config["seeds"]),
+        grid=grid_axes(config) or None,
         divergence_bound=sim.get("divergence_bound"),
         **_bold_kwargs(sim),
     )
@@ -341,8 +373,41 @@ def check(config: Mapping) -> None:
                                         bold_signal=kw.get("bold_signal"), bold_params=kw.get("bold_params"))
         except ValueError as err:
             _fail("simulation", str(err))
+        _check_grid(config, name, net, kw)
     _check_metrics(config, settings, conn)
     _check_fit(config, settings, conn)
+    _check_refine(config)
+    if has_empirical(config) and config.get("grid"):
+        _fail("grid", "the fit stage (fit.empirical_fc / empirical_bold) refines k alone and cannot use grid axes "
+              "yet: fit a campaign without grid:, or drop the empirical data from this one (the metrics still "
+              "give fc_target_corr with metrics.target_fc).")
+
+
+def _check_grid(config: Mapping, coupling: str, net, kw: Mapping) -> None:
+    """The ``grid:`` axes against one coupling's network (names, ranges, speed needs lengths)."""
+    from .grid import check_grid
+
+    try:
+        check_grid(kw["grid"], [(coupling, net)], kw["noise"], kw["duration"])
+    except ValueError as err:
+        _fail("grid", f"{err} (coupling {coupling!r})")
+
+
+def _check_refine(config: Mapping) -> None:
+    from .metrics import SCALARS
+    from .refine import MODES
+
+    spec = refine_settings(config)
+    if spec["metric"] not in SCALARS:
+        _fail("refine.metric", f"{spec['metric']!r} is no scalar metric; one of {', '.join(SCALARS)}.")
+    if spec["mode"] not in MODES:
+        _fail("refine.mode", f"must be one of {', '.join(MODES)}, got {spec['mode']!r}.")
+    for key, low in (("rounds", 0), ("max_points", 1)):
+        value = spec[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            _fail(f"refine.{key}", f"must be an integer >= {low}, got {value!r}.")
+    if not (isinstance(spec["tol"], (int, float)) and spec["tol"] > 0):
+        _fail("refine.tol", f"must be a number > 0 (the k resolution to refine to), got {spec['tol']!r}.")
 
 
 def has_empirical(config: Mapping) -> bool:

@@ -493,12 +493,13 @@ def _move_into_place(tmp: Path, path: Path, overwrite: bool, log) -> None:
 def _fault_injection(path: Path) -> None:
     """Tests break a job in the middle of a write: ``MASSENGINE_TEST_FAULT="<store name>:pause:
     <seconds>"`` holds that store's writer just before the rename (to kill it there), and
-    ``"<store name>:crash"`` fails it there, as a disk error would."""
+    ``"<store name>:crash"`` fails it there, as a disk error would; several store names may
+    be given, separated by commas."""
     spec = os.environ.get("MASSENGINE_TEST_FAULT")
     if not spec:
         return
     name, action, *arg = spec.split(":")
-    if path.name != name:
+    if path.name not in name.split(","):
         return
     if action == "pause":
         time.sleep(float(arg[0]))
@@ -545,21 +546,44 @@ def provenance_text(path) -> str:
     return "\n".join(lines)
 
 
-def open_campaign(output_dir) -> xr.Dataset:
-    """Every trajectory store of a campaign (``<output_dir>/simulations/<coupling>/
-    chunkNNNN.zarr``) as one lazy dataset ``(coupling, k, seed, time, region)``.
+def combine_chunks(datasets) -> xr.Dataset:
+    """Datasets of chunks (each one coupling, as a length-1 ``coupling`` dim, and some k
+    values) as one ``(coupling, k, ...)`` dataset: each coupling's chunks joined along ``k``
+    in k order (chunks of a refined or extended grid interleave), couplings padded with NaN
+    where one has a k another has not."""
+    by_coupling: dict[str, list] = {}
+    for ds in datasets:
+        by_coupling.setdefault(str(ds["coupling"].values[0]), []).append(ds)
+    joined = [xr.concat(parts, dim="k", data_vars="all", coords="different", compat="equals",
+                        combine_attrs="drop_conflicts", join="outer").sortby("k")
+              for parts in by_coupling.values()]
+    if len(joined) == 1:
+        return joined[0]
+    return xr.concat(joined, dim="coupling", data_vars="all", coords="different", compat="equals",
+                     combine_attrs="drop_conflicts", join="outer")
 
-    Chunks of one coupling are joined along ``k``; couplings whose k grids differ are
-    padded with NaN where a (coupling, k) was not run.
+
+def open_campaign(output_dir) -> xr.Dataset:
+    """Every trajectory store of a campaign (``<output_dir>/simulations/<coupling>/<chunk>.zarr``)
+    as one lazy dataset ``(coupling, k, [grid axes,] seed, time, region)``.
+
+    The stores are those the campaign's summary lists (``summary.zarr``): stores of an
+    earlier grid, kept so that a changed campaign can reuse them, are left out. Without a
+    summary (a campaign that has not finished) every store found is read. Chunks of one
+    coupling are joined along ``k``; couplings whose k grids differ are padded with NaN where
+    a (coupling, k) was not run.
     """
-    root = Path(output_dir) / "simulations"
-    paths = sorted(root.glob("*/chunk*.zarr"))
+    root = Path(output_dir)
+    summary = root / "summary.zarr"
+    if (summary / "zarr.json").is_file():
+        attrs = json.loads((summary / "zarr.json").read_text()).get("attributes", {})
+        paths = [root / rel for rel in json.loads(attrs.get("simulation_stores", "[]"))]
+    else:
+        paths = sorted((root / "simulations").glob("*/*.zarr"))
     if not paths:
-        raise ValueError(f"no trajectory stores under {str(root)!r} (simulations/<coupling>/chunkNNNN.zarr); "
-                         "run the campaign first, or check output_dir.")
+        raise ValueError(f"no trajectory stores under {str(root / 'simulations')!r} (simulations/<coupling>/"
+                         "<chunk>.zarr); run the campaign first, or check output_dir.")
     stores = [open_store(p).expand_dims("coupling") for p in paths]
-    ds = xr.combine_by_coords(stores, combine_attrs="drop_conflicts", data_vars="all", coords="different",
-                              join="outer", compat="no_conflicts")
-    ds = ds.transpose("coupling", "k", "seed", ...)
+    ds = combine_chunks(stores).transpose("coupling", "k", ..., "seed", "time", "region", missing_dims="ignore")
     return describe(ds, f"campaign {Path(output_dir).name}: all trajectories",
                     _call("open_campaign", output_dir=str(output_dir)))

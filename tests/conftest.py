@@ -47,3 +47,32 @@ def example():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+def chunk_stores(out, coupling, stage="simulations"):
+    """A finished campaign's stores of ``coupling`` (``stage``: simulations or metrics) in k
+    order. Stores are named by content (massengine/chunks.py); ``[0]`` is the chunk with
+    the smallest k values, as ``chunk0000`` was before."""
+    import json
+
+    sims = Path(out) / "simulations" / coupling
+    first_k = {}
+    for store in sims.glob("*.zarr"):
+        attrs = json.loads((store / "zarr.json").read_text())["attributes"]
+        first_k[store.name] = json.loads(attrs["chunk_k"])[0]
+    return [Path(out) / stage / coupling / name for name in sorted(first_k, key=first_k.get)]
+
+
+def chunk_names(configfile, coupling, output_dir, **changes):
+    """The store names (k order) a fresh campaign of ``configfile`` plans for ``coupling``,
+    computed as the workflow does (schema defaults, the simulate slice, massengine.chunks)."""
+    import yaml
+    from snakemake.utils import validate
+
+    import massengine.chunks as mechunks
+    import massengine.config as mecfg
+
+    config = {**yaml.safe_load(Path(configfile).read_text()), "output_dir": str(output_dir), **changes}
+    validate(config, str(mecfg.schema_path()))
+    key = mechunks.slice_key(mecfg.stage_config(config, "simulate", coupling))
+    return [f"{mechunks.chunk_id(key, [float(k) for k in ks])}.zarr" for ks in mecfg.k_chunks(config)]

@@ -260,18 +260,18 @@ def test_monitor_settings_errors_name_the_fix(hopf_net):
 def test_bold_campaign_runs_through_snakemake(tmp_path):
     """``monitor: bold`` in a campaign config: stores hold ``bold`` at TR sampling and the
     metrics (FC, FCD with windows in seconds) are computed from it."""
-    from conftest import ROOT, snakemake
+    from conftest import ROOT, chunk_stores, snakemake
 
     out = tmp_path / "out"
     run = snakemake("--configfile", str(ROOT / "config" / "test" / "bold.yaml"), "--config",
                     f"output_dir={out}", workdir=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
-    traj = me.io.open_store(out / "simulations" / "diffusive" / "chunk0000.zarr")
+    traj = me.io.open_store(chunk_stores(out, "diffusive")[0])
     assert list(traj["bold"].dims) == ["k", "seed", "time", "region"] and "x" not in traj
     assert traj.attrs["monitor"] == "bold" and traj.attrs["tr_ms"] == 200.0
     np.testing.assert_allclose(traj["time"].values, 2000.0 + 200.0 * np.arange(1, 91))
     assert np.isfinite(traj["bold"].values).all() and not traj["diverged"].values.any()
-    metrics = me.io.open_store(out / "metrics" / "diffusive" / "chunk0000.zarr")
+    metrics = me.io.open_store(chunk_stores(out, "diffusive", "metrics")[0])
     assert metrics.attrs["metrics_variable"] == "bold" and metrics.attrs["sampling_rate_hz"] == 5.0
     assert metrics.sizes["window"] == 15  # 4 s windows every 1 s over 18 s of BOLD
     assert np.isfinite(metrics["mean_fc"].values).all()

@@ -18,7 +18,7 @@ import yaml
 from massengine import cli, io, outdir
 from massengine import config as mecfg
 
-from conftest import ROOT, TINY, snakemake
+from conftest import ROOT, TINY, chunk_stores, snakemake
 
 
 def _tiny(out):
@@ -39,9 +39,9 @@ def test_snakemake_killed_then_the_same_command_resumes_and_a_damaged_store_is_r
            "--cores", "2", *_tiny(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
-    while time.time() < deadline and not list(out.glob(f"simulations/*/chunk*.zarr/{io.MANIFEST}")):
+    while time.time() < deadline and not list(out.glob(f"simulations/*/*.zarr/{io.MANIFEST}")):
         time.sleep(0.1)  # until one store is finished: the others are running or waiting
-    assert list(out.glob("simulations/*/chunk*.zarr")), "no store appeared"
+    assert list(out.glob("simulations/*/*.zarr")), "no store appeared"
     os.kill(proc.pid, signal.SIGKILL)  # Snakemake itself, not a job
     proc.communicate(timeout=60)
     assert list((tmp_path / ".snakemake" / "locks").glob("*.lock"))  # what used to need --unlock
@@ -56,16 +56,16 @@ def test_snakemake_killed_then_the_same_command_resumes_and_a_damaged_store_is_r
 
     # A deleted chunk file: the next plain rerun moves the store aside and redoes it (and
     # what depends on it); the other stores are untouched.
-    damaged = out / "simulations" / "tanh" / "chunk0001.zarr"
+    damaged = chunk_stores(out, "tanh")[1]
     chunk = next(p for p in (damaged / "x" / "c").rglob("*") if p.is_file())
     chunk.unlink()
-    others = {p: p.stat().st_mtime_ns for p in out.glob("simulations/*/chunk*.zarr") if p != damaged}
+    others = {p: p.stat().st_mtime_ns for p in out.glob("simulations/*/*.zarr") if p != damaged}
     rerun = snakemake(*_tiny(out), workdir=tmp_path)
     log = rerun.stdout + rerun.stderr
     assert rerun.returncode == 0, log[-3000:]
     assert f"{damaged} failed verification (missing file x/c/" in log
     assert log.count("rule simulate:") == 1 and log.count("rule metrics:") == 1
-    aside = list(damaged.parent.glob("chunk0001.zarr.corrupt-*"))
+    aside = list(damaged.parent.glob(f"{damaged.name}.corrupt-*"))
     assert len(aside) == 1 and not (aside[0] / chunk.relative_to(damaged)).exists()  # kept, not deleted
     assert {p: p.stat().st_mtime_ns for p in others} == others
     _assert_complete(out)

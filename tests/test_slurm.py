@@ -15,7 +15,7 @@ import pytest
 
 from massengine import io
 
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, chunk_names
 
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
@@ -54,7 +54,7 @@ def test_campaign_on_slurm_equals_the_local_run(slurm, campaign, tmp_path):
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-4000:]
     assert "submitted with SLURM jobid" in log
-    for store in (reference / "simulations").glob("*/chunk*.zarr"):
+    for store in (reference / "simulations").glob("*/*.zarr"):
         got = io.open_store(out / store.relative_to(reference)).load()
         want = io.open_store(store).load()
         np.testing.assert_array_equal(got["x"].values, want["x"].values)
@@ -64,13 +64,14 @@ def test_campaign_on_slurm_equals_the_local_run(slurm, campaign, tmp_path):
 
 def test_failing_job_is_reported_with_its_log(slurm, tmp_path):
     out = tmp_path / "out"
-    env = {**os.environ, "MASSENGINE_TEST_FAULT": "chunk0000.zarr:crash"}  # exported into the SLURM jobs
+    first = {c: chunk_names(TINY, c, out)[0] for c in ("diffusive", "tanh")}  # the chunks of the lowest k
+    env = {**os.environ, "MASSENGINE_TEST_FAULT": f"{first['tanh']}:crash"}  # exported into the SLURM jobs
     run = run_on_slurm(tmp_path, out, env=env)
     log = run.stdout + run.stderr
     assert run.returncode != 0
     assert "Error in rule simulate" in log or "Error in group sims" in log, log[-3000:]
     assert "logs/simulate/" in log and "slurm_logs" in log  # the job's own log and SLURM's are named
     # the crashed job's log holds its traceback (a group sibling may have been stopped early)
-    logs = [p.read_text() for p in (out / "logs" / "simulate").glob("*_0000.log")]
+    logs = [p.read_text() for p in (out / "logs" / "simulate").glob(f"tanh_{first['tanh'][:-5]}.log")]
     assert any("OSError: cannot write store" in t and "fault injected" in t for t in logs), logs
-    assert not list((out / "simulations").glob("*/chunk0000.zarr"))
+    assert not (out / "simulations" / "tanh" / first["tanh"]).exists()

@@ -12,7 +12,7 @@ import yaml
 import massengine as me
 from massengine import io, metrics
 
-from conftest import ROOT, TINY, snakemake
+from conftest import ROOT, TINY, chunk_stores, snakemake
 
 
 def test_lint_passes():
@@ -52,7 +52,7 @@ def test_default_campaign_dry_run(tmp_path):
 
 def test_trajectory_stores(campaign):
     _, out = campaign
-    store = io.open_store(out / "simulations" / "tanh" / "chunk0000.zarr")
+    store = io.open_store(chunk_stores(out, "tanh")[0])
     assert store["x"].dims == ("k", "seed", "time", "region")
     assert str(store["coupling"].values) == "tanh"
     np.testing.assert_allclose(store["k"].values, [0.0, 0.5])
@@ -77,8 +77,8 @@ def test_trajectory_stores(campaign):
 
 def test_metric_stores_equal_direct_calls(campaign):
     _, out = campaign
-    traj = io.open_store(out / "simulations" / "diffusive" / "chunk0000.zarr").load()
-    got = io.open_store(out / "metrics" / "diffusive" / "chunk0000.zarr").load()
+    traj = io.open_store(chunk_stores(out, "diffusive")[0]).load()
+    got = io.open_store(chunk_stores(out, "diffusive", "metrics")[0]).load()
     x = traj["x"].values[1, 0].astype(np.float64)
     fc = metrics.functional_connectivity(x)
     np.testing.assert_allclose(got["fc"].values[0, 1, 0], fc, atol=1e-12, equal_nan=True)
@@ -132,6 +132,6 @@ def test_cli_prints_provenance_and_checks_configs(campaign):
     _, out = campaign
     from massengine.cli import main
 
-    assert main(["provenance", str(out / "simulations" / "tanh" / "chunk0000.zarr")]) == 0
+    assert main(["provenance", str(chunk_stores(out, "tanh")[0])]) == 0
     assert main(["check", str(TINY), "--schema", str(ROOT / "config" / "schemas" / "config.schema.yaml")]) == 0
     assert main(["provenance", str(out / "nope.zarr")]) == 2

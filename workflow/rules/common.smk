@@ -1,18 +1,26 @@
-# Targets and chunking: one simulate job per (coupling, chunk of k_per_job k values).
+# Targets and chunking: one simulate job per (coupling, chunk of at most k_per_job k values),
+# each named by what determines its output (massengine/chunks.py), so that a finished chunk
+# is reused when the k grid is extended or refined.
 import json
 import os
 import sys
 
+import massengine.chunks as mechunks
 import massengine.config as mecfg
 import massengine.outdir
 
 OUT = config["output_dir"].rstrip("/")
 COUPLINGS = list(config["couplings"])
-CHUNKS = mecfg.k_chunks(config)
 # Jobs (local subprocesses, cluster jobs: they inherit this environment) cut the k grid as
 # this Snakemake did, whatever host they run on.
 os.environ.setdefault(mecfg.K_PER_JOB_ENV, str(mecfg.k_per_job(config, mecfg.k_values(config).size)))
-CHUNK_IDS = [f"{i:04d}" for i in range(len(CHUNKS))]
+K_PER_JOB = mecfg.k_per_job(config, mecfg.k_values(config).size)
+if K_PER_JOB < 1:
+    raise mecfg.ConfigError(f"config key 'k_per_job': must be >= 1, got {K_PER_JOB}.")
+REFINE = mecfg.refine_settings(config)
+ROUNDS = REFINE["rounds"]
+# What a refinement round reads of the settings: not `rounds` (adding a round reruns none).
+REFINE_PARAMS = {key: value for key, value in REFINE.items() if key != "rounds"}
 RESOLVED = mecfg.jsonable(config)
 # What the report receives: the whole config, keys sorted (a reordered YAML file reruns nothing).
 REPORT_CONFIG = json.loads(json.dumps(RESOLVED, sort_keys=True))
@@ -44,33 +52,85 @@ onerror:
 
 wildcard_constraints:
     coupling="|".join(COUPLINGS),
-    chunk=r"\d{4}",
+    chunk=r"[0-9a-f]{16}",
+    round=r"[1-9]\d*",
+
+
+def sim_slice(coupling):
+    """What a simulate job of ``coupling`` reads of the config (its Snakemake params)."""
+    return mecfg.stage_config(config, "simulate", coupling)
+
+
+SLICE_KEYS = {c: mechunks.slice_key(sim_slice(c)) for c in COUPLINGS}
+# Planned once, in every process that reads this file: finished stores first (reused), then
+# the k values left in chunks of K_PER_JOB (the same cut in a job as in the head).
+COARSE = {c: mechunks.plan(mecfg.k_values(config), K_PER_JOB, SLICE_KEYS[c], f"{OUT}/simulations/{c}")
+          for c in COUPLINGS}
+
+
+def round_file(coupling, r):
+    return f"{OUT}/refine/{coupling}/round{r}.json"
+
+
+def round_plan(coupling, r, wait=True):
+    """The chunks of refinement round ``r`` of ``coupling`` (round 0: the coarse grid). With
+    ``wait`` the round's checkpoint must have run (Snakemake re-evaluates after it); without,
+    a round not run yet has no chunks."""
+    if r == 0:
+        return COARSE[coupling]
+    if wait:
+        path = checkpoints.refine.get(coupling=coupling, round=r).output[0]
+    else:
+        path = round_file(coupling, r)
+        if not os.path.exists(path):
+            return []
+    with open(path) as fh:
+        ks = json.load(fh)["new_k"]
+    return mechunks.plan(ks, K_PER_JOB, SLICE_KEYS[coupling], f"{OUT}/simulations/{coupling}") if ks else []
 
 
 def chunk_ks(wildcards):
-    return CHUNKS[int(wildcards.chunk)].tolist()
+    """The k values of the chunk a job runs, from the coarse plan or a round already refined."""
+    for r in range(ROUNDS + 1):
+        for name, ks in round_plan(wildcards.coupling, r, wait=False):
+            if name == wildcards.chunk:
+                return ks
+    raise ValueError(f"chunk {wildcards.chunk} of {wildcards.coupling} is in no plan of this campaign "
+                     "(its k grid or simulation settings changed since it was scheduled).")
 
 
 def sim_store(coupling, chunk):
-    return f"{OUT}/simulations/{coupling}/chunk{chunk}.zarr"
+    return f"{OUT}/simulations/{coupling}/{chunk}.zarr"
 
 
 def metric_store(coupling, chunk):
-    return f"{OUT}/metrics/{coupling}/chunk{chunk}.zarr"
+    return f"{OUT}/metrics/{coupling}/{chunk}.zarr"
 
 
-def all_metric_stores():
-    return [metric_store(c, i) for c in COUPLINGS for i in CHUNK_IDS]
+def chunks_until(coupling, rounds):
+    """Every chunk of rounds ``0 .. rounds - 1`` of ``coupling``."""
+    return [name for r in range(rounds) for name, _ in round_plan(coupling, r)]
 
 
-def sim_stores_by_coupling():
-    """Every trajectory store, per coupling: the report shows each coupling's best k."""
-    return {c: [sim_store(c, i) for i in CHUNK_IDS] for c in COUPLINGS}
+def all_metric_stores(wildcards=None):
+    return [metric_store(c, i) for c in COUPLINGS for i in chunks_until(c, ROUNDS + 1)]
+
+
+def all_sim_stores(wildcards=None):
+    """Every trajectory store of the campaign, refined rounds included."""
+    return [sim_store(c, i) for c in COUPLINGS for i in chunks_until(c, ROUNDS + 1)]
+
+
+def round_files(wildcards=None):
+    return [round_file(c, r) for c in COUPLINGS for r in range(1, ROUNDS + 1)]
 
 
 def sim_runtime_min(wildcards, attempt):
     """Walltime for SLURM: grows with the runs per job and the simulated time."""
     sim = config["simulation"]
-    runs = len(chunk_ks(wildcards)) * len(config["seeds"])
+    points = 1
+    for values in mecfg.grid_axes(config).values():
+        points *= len(values)
+    runs = len(chunk_ks(wildcards)) * len(config["seeds"]) * points
     steps = sim["duration"] / sim["dt"]
     return int(5 + attempt * runs * steps * 1e-6)

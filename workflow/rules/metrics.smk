@@ -3,7 +3,7 @@ rule metrics:
     input:
         lambda wc: sim_store(wc.coupling, wc.chunk),
     output:
-        directory(f"{OUT}/metrics/{{coupling}}/chunk{{chunk}}.zarr"),
+        directory(f"{OUT}/metrics/{{coupling}}/{{chunk}}.zarr"),
     params:
         config=mecfg.stage_config(config, "metrics"),
     log:

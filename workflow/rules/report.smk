@@ -7,12 +7,11 @@ rule report_html:
     input:
         summary=f"{OUT}/summary.zarr",
         fit=FIT_OUTPUTS,
-        trajectories=[p for stores in sim_stores_by_coupling().values() for p in stores],
+        trajectories=all_sim_stores,
     output:
         report(f"{OUT}/report.html", caption="../report/comparison.rst", category="Report"),
     params:
         config=REPORT_CONFIG,
-        stores=sim_stores_by_coupling(),
         fit=FIT_OUTPUTS[0] if FITTING else None,
     log:
         f"{OUT}/logs/report.log",

@@ -1,7 +1,7 @@
 rule simulate:
-    """Every (k, seed) of one chunk of one coupling, in one vmapped JAX call -> zarr store."""
+    """Every (k, grid point, seed) of one chunk of one coupling, in one vmapped JAX call -> zarr store."""
     output:
-        directory(f"{OUT}/simulations/{{coupling}}/chunk{{chunk}}.zarr"),
+        directory(f"{OUT}/simulations/{{coupling}}/{{chunk}}.zarr"),
     params:
         # Only what a simulation reads: other settings (metrics, report) never rerun it.
         config=lambda wc: mecfg.stage_config(config, "simulate", wc.coupling),

@@ -1,0 +1,71 @@
+"""Content-addressed simulate jobs: a chunk of k values is named by what determines its
+output, so a finished chunk is found again, whatever grid it was first part of.
+
+A chunk's identity is the hash of the simulation's config slice (model, connectome,
+coupling and its parameters, grid axes, seeds, duration, dt, integrator, precision...;
+:func:`massengine.config.stage_config`) and its k values. Its store,
+``simulations/<coupling>/<id>.zarr``, records both (attributes ``chunk_key``, ``chunk_k``).
+Planning a campaign first reuses every finished store of the same slice whose k values
+are all still wanted (extending a grid from 16 to 31 values, or refining it, keeps every
+finished point), then cuts the k values left into new chunks of ``k_per_job``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .io import MANIFEST
+
+
+def slice_key(sim_slice: Mapping) -> str:
+    """The hash of a simulate job's config slice (keys sorted)."""
+    return hashlib.sha256(json.dumps(sim_slice, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def chunk_id(key: str, ks: Sequence[float]) -> str:
+    """The name of the chunk of ``ks`` simulated under the slice hash ``key``."""
+    text = json.dumps({"slice": key, "k": [float(k) for k in ks]})
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def finished(directory) -> dict[str, list[float]]:
+    """``{chunk id: k values}`` of the complete stores in ``directory`` (those with a
+    manifest, written last), read from their attributes without opening them as zarr."""
+    found = {}
+    for store in sorted(Path(directory).glob("*.zarr")):
+        if not (store / MANIFEST).is_file():
+            continue
+        try:
+            attrs = json.loads((store / "zarr.json").read_text()).get("attributes", {})
+            found[store.name[: -len(".zarr")]] = {"key": attrs["chunk_key"], "k": json.loads(attrs["chunk_k"])}
+        except (OSError, ValueError, KeyError):  # not a chunk store of this layout: ignored
+            continue
+    return found
+
+
+def plan(ks: Sequence[float], size: int, key: str, directory) -> list[tuple[str, list[float]]]:
+    """``[(chunk id, k values), ...]`` covering ``ks`` once: the finished stores of slice
+    ``key`` in ``directory`` whose k values are all wanted, then the rest in chunks of at
+    most ``size`` (sorted), so that a replan while new chunks finish gives the same cut."""
+    wanted = {float(k) for k in ks}
+    chunks, covered = [], set()
+    for name, store in finished(directory).items():
+        values = {float(k) for k in store["k"]}
+        if store["key"] == key and values <= wanted and not values & covered and name == chunk_id(key, store["k"]):
+            chunks.append((name, [float(k) for k in store["k"]]))
+            covered |= values
+    rest = sorted(wanted - covered)
+    for i in range(0, len(rest), size):
+        part = rest[i : i + size]
+        chunks.append((chunk_id(key, part), part))
+    return sorted(chunks, key=lambda chunk: chunk[1][0])
+
+
+def k_of(chunks: Sequence[tuple[str, list[float]]]) -> np.ndarray:
+    """Every k value of a plan, sorted."""
+    return np.sort(np.concatenate([np.asarray(ks, dtype=np.float64) for _, ks in chunks]))
