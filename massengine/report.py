@@ -393,13 +393,20 @@ def _drawn(summary: xr.Dataset) -> list[str]:
     return [m for m in SCALARS if m in summary and np.isfinite(summary[m].values).any()]
 
 
-MARKERS_TEXT = (
-    "In the heatmaps a blank cell says why it is blank: × marks a point whose runs diverged (the state "
-    "blew up, so no metric exists), ○ a point whose runs stayed finite but whose metric is undefined (e.g. a "
-    "flat signal has no correlation), grey hatching a point not simulated for this coupling (adaptive "
-    "refinement adds different k to different couplings). Small white dots mark points added by refinement "
-    "(round ≥ 1), the red line is the transition where synchrony reaches 0.5, and the star the best fit to "
-    "the empirical FC on that plane. Hover over a cell of an interactive (SVG) heatmap to read its numbers.")
+def markers_text(summary: xr.Dataset) -> str:
+    """The sentences that explain the heatmaps' marks (refinement and best fit only when the
+    summary has ``round`` or ``fit_fc_corr_group``)."""
+    text = ("In the heatmaps a blank cell says why it is blank: × marks a point whose runs diverged (the state "
+            "blew up, so no metric exists), ○ a point whose runs stayed finite but whose metric is undefined (e.g. "
+            "a flat signal has no correlation), grey hatching a point not simulated for this coupling.")
+    if "round" in summary:
+        text += (" Small white dots mark points added by adaptive refinement (round ≥ 1), which adds different "
+                 "k to different couplings.")
+    if swept_axes(summary):
+        text += f" The red line is the transition, where synchrony reaches {SYNCHRONY_THRESHOLD}."
+    if FIT_METRIC in summary:
+        text += " The star is the best fit to the empirical FC on that plane (fit_fc_corr_group, maximised)."
+    return text + " Hover over a cell of the synchrony heatmap (drawn as SVG) to read its numbers."
 
 
 def how_to_read(summary: xr.Dataset) -> str:
@@ -414,7 +421,8 @@ def how_to_read(summary: xr.Dataset) -> str:
             "their noise); every value shown is the mean over seeds, and the bands around the curves span the "
             "seeds. Synchrony is the Kuramoto order parameter (0: independent, 1: in phase); the k where it "
             f"reaches {SYNCHRONY_THRESHOLD} is taken as the transition to synchrony. The best k is where "
-            f"the simulated FC correlates best with the target.{planes}</p>")
+            "the simulated FC correlates best with the target FC (without one, with the structural "
+            f"connectivity).{planes}</p>")
 
 
 def notes_section(summary: xr.Dataset) -> list[str]:
@@ -440,7 +448,7 @@ def planes_section(summary: xr.Dataset) -> list[str]:
     pairs = plane_pairs(summary)
     if not pairs:
         return []
-    parts = ["<h2 id=planes>Planes over the swept axes</h2>", f"<p>{MARKERS_TEXT}</p>"]
+    parts = ["<h2 id=planes>Planes over the swept axes</h2>", f"<p>{markers_text(summary)}</p>"]
     for x, y in pairs:
         parts.append(f"<h3>{html.escape(x)} × {html.escape(y)}</h3>")
         for coupling in (str(c) for c in summary["coupling"].values):
@@ -499,7 +507,7 @@ def build(summary: xr.Dataset, weights: np.ndarray, labels, examples: dict[str, 
     parts += [_png(viz.plot_metric_vs_k(summary, m), alt=f"{m} against k") for m in _drawn(summary)]
     parts.append("</div>")
     if not swept_axes(summary):
-        parts.append(f"<h2>Coupling × k heatmaps</h2><p>{MARKERS_TEXT}</p><div class=grid>")
+        parts.append(f"<h2>Coupling × k heatmaps</h2><p>{markers_text(summary)}</p><div class=grid>")
         if "synchrony" in summary:
             parts.append(viz.svg_plane(coupling_k_plane(summary, "synchrony")))
         parts += [_png(viz.plot_plane(coupling_k_plane(summary, m)), alt=f"coupling × k: {m}")

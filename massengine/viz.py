@@ -186,15 +186,40 @@ def plot_heatmap(summary: xr.Dataset, metric: str, ax=None) -> Figure:
     return fig
 
 
-def cell_edges(centres) -> np.ndarray:
+def is_log_axis(centres) -> bool:
+    """Whether an axis reads better on a log scale: all values positive and spanning at
+    least a factor of 100 (noise levels 1e-3, 1e-2, 1e-1...)."""
+    c = np.asarray(centres, dtype=float)
+    return bool(c.size >= 2 and np.all(c > 0) and c.max() / c.min() >= 100)
+
+
+def cell_edges(centres, log: bool = False) -> np.ndarray:
     """The n + 1 cell edges around n sorted centres: midway between neighbours, the outer
     ones as far out as the nearest midpoint, so unevenly spaced (refined) points get cells
-    of their true widths. A single centre gets a cell of width 1."""
+    of their true widths. ``log``: the same in log10 (geometric midpoints). A single centre
+    gets a cell of width 1 (a factor of 10 when ``log``)."""
     c = np.asarray(centres, dtype=float)
+    if log:
+        return 10.0 ** cell_edges(np.log10(c))
     if c.size == 1:
         return np.array([c[0] - 0.5, c[0] + 0.5])
     mids = (c[1:] + c[:-1]) / 2
     return np.concatenate([[2 * c[0] - mids[0]], mids, [2 * c[-1] - mids[-1]]])
+
+
+def _plane_edges(plane: Plane) -> tuple[np.ndarray, np.ndarray, bool, bool]:
+    xlog = is_log_axis(plane.x)
+    ylog = not plane.y_labels and is_log_axis(plane.y)
+    return cell_edges(plane.x, xlog), cell_edges(plane.y, ylog), xlog, ylog
+
+
+def _scaler(edges, log: bool, start: float, length: float, flip: bool = False):
+    """Data value -> pixel along one SVG axis of ``length`` pixels from ``start``."""
+    f = np.log10 if log else (lambda v: v)
+    low, high = f(edges[0]), f(edges[-1])
+    if flip:  # SVG y grows downwards; numeric plot axes grow upwards
+        return lambda v: start + (high - f(v)) / (high - low) * length
+    return lambda v: start + (f(v) - low) / (high - low) * length
 
 
 def _norm(values) -> Normalize:
@@ -279,7 +304,7 @@ def plot_plane(plane: Plane) -> Figure:
     rows = len(plane.y_labels) if plane.y_labels else 0
     fig = Figure(figsize=(6, max(3.0, 1.6 + 0.4 * rows)) if rows else (5.5, 4.8), layout="constrained")
     ax = fig.add_subplot()
-    xe, ye = cell_edges(plane.x), cell_edges(plane.y)
+    xe, ye, xlog, ylog = _plane_edges(plane)
     mesh = ax.pcolormesh(xe, ye, np.ma.masked_invalid(plane.values), cmap="viridis", norm=_norm(plane.values))
     fig.colorbar(mesh, ax=ax, label=f"{plane.metric} ({plane.units})" if plane.units else plane.metric)
     handles = (_draw_status(ax, plane, xe, ye) + _draw_refined(ax, plane) + _draw_transition(ax, plane)
@@ -287,7 +312,11 @@ def plot_plane(plane: Plane) -> Figure:
     if plane.y_labels:
         ax.set_yticks(plane.y, plane.y_labels)
         ax.invert_yaxis()  # the first coupling on top, as in a table
+    ax.set_xscale("log" if xlog else "linear")
+    ax.set_yscale("log" if ylog else "linear")
     ax.set_xlim(xe[0], xe[-1])
+    if not plane.y_labels:
+        ax.set_ylim(ye[0], ye[-1])
     ax.set(xlabel=plane.x_name, ylabel="" if plane.y_labels else plane.y_name)
     ax.set_title(plane.title, fontsize=9)
     if handles:
@@ -357,11 +386,10 @@ def svg_plane(plane: Plane, width: int = 420, height: int = 260) -> str:
     key = svg_key(plane)
     key_lines = [" · ".join(key[i:i + 3]) for i in range(0, len(key), 3)]
     top, bottom, right = 34, 48 + 14 * len(key_lines), 80
-    xe, ye = cell_edges(plane.x), cell_edges(plane.y)
-    px = lambda v: left + (v - xe[0]) / (xe[-1] - xe[0]) * width
+    xe, ye, xlog, ylog = _plane_edges(plane)
+    px = _scaler(xe, xlog, left, width)
     # Numeric rows grow upwards as on a plot; categorical rows read top to bottom as in a table.
-    py = (lambda v: top + (v - ye[0]) / (ye[-1] - ye[0]) * height) if plane.y_labels else \
-        (lambda v: top + (ye[-1] - v) / (ye[-1] - ye[0]) * height)
+    py = _scaler(ye, ylog, top, height, flip=not plane.y_labels)
     cmap, norm = colormaps["viridis"], _norm(plane.values)
     # Ids are page-wide: one suffix per plane, from what tells planes apart.
     uid = hashlib.sha1(f"{plane.title}|{plane.x_name}|{plane.y_name}".encode()).hexdigest()[:8]

@@ -65,7 +65,8 @@ def refined_summary():
     extra = s.isel(k=[0]).assign_coords(k=[0.5])
     extra = extra.sel(coupling=["diffusive"])
     for name in SCALARS:
-        extra[name][:] = 0.45  # 0.45 between k = 0 and 1: synchrony 0.45 everywhere
+        if name != "fc_target_corr":  # no target FC
+            extra[name][:] = 0.45  # 0.45 between k = 0 and 1: synchrony 0.45 everywhere
     s = xr.concat([s, extra], dim="k", join="outer").sortby("k")  # tanh's k = 0.5: NaN
     s["round"] = (("coupling", "k"), np.array([[0, 1, 0, 0], [0, np.nan, 0, 0]], float))
     return s
@@ -100,6 +101,19 @@ def test_swept_axes_and_pairs():
 def test_cell_edges_follow_uneven_spacing():
     np.testing.assert_allclose(viz.cell_edges(SPEEDS), [0.0, 2.0, 6.5, 13.5])
     np.testing.assert_allclose(viz.cell_edges([2.0]), [1.5, 2.5])
+    np.testing.assert_allclose(viz.cell_edges([1e-3, 1e-2, 1e-1], log=True), 10.0 ** np.array([-3.5, -2.5, -1.5, -0.5]))
+    assert viz.is_log_axis([1e-3, 1e-2, 1e-1]) and not viz.is_log_axis(SPEEDS) and not viz.is_log_axis([0.0, 1.0])
+
+
+def test_a_log_spaced_axis_is_drawn_on_a_log_scale():
+    s = plane_summary().assign_coords(speed=[1e-3, 1e-2, 1e-1])
+    p = report.metric_plane(s, "synchrony", "diffusive", "k", "speed")
+    ax = viz.plot_plane(p).axes[0]
+    assert ax.get_yscale() == "log" and ax.get_xscale() == "linear"
+    assert ax.get_ylim() == pytest.approx((10 ** -3.5, 10 ** -0.5))
+    # in the SVG the three rows are equally tall
+    cells = re.findall(r'<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="([\d.]+)"[^>]*><title>', viz.svg_plane(p))
+    assert len(cells) == 9 and len({round(float(h), 1) for h in cells}) == 1
 
 
 def test_classify_cells_tells_diverged_from_undefined_from_not_simulated():
@@ -182,6 +196,7 @@ def test_build_writes_one_plane_per_coupling_and_metric(tmp_path):
     assert html.count('alt="plane: ') == len(COUPLINGS) * len(drawn)
     assert "Coupling × k heatmaps" not in html  # planes replace them
     assert "How to read this" in html and "× marks a point whose runs diverged" in html
+    assert "The star is the best fit" in html and "Small white dots" not in html  # no round here
     assert "<tr><td>tanh</td><td>2</td><td>10</td><td>0</td><td>12.5</td></tr>" in html
     assert "<th>k where synchrony reaches 0.5 (at speed = 1)</th>" in html
 
