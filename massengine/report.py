@@ -88,12 +88,17 @@ def _fixed_note(summary: xr.Dataset, fixed: dict) -> str:
     return ", ".join(f"{a} = {float(summary[a].values[i]):.4g}" for a, i in fixed.items())
 
 
+def _plane_variables(summary: xr.Dataset, metric: str) -> xr.Dataset:
+    # Only what a plane reads: sorting the whole summary would copy every FC matrix per figure.
+    return summary[[v for v in dict.fromkeys((metric, "synchrony", "diverged", "round", FIT_METRIC)) if v in summary]]
+
+
 def metric_plane(summary: xr.Dataset, metric: str, coupling: str, x: str, y: str) -> viz.Plane:
     """``metric`` of ``coupling`` over the swept axes ``x`` and ``y`` (mean over seeds), the
     other swept axes at their first value (named in the title), with each cell's status
     (:func:`classify_cells`), refinement round, synchrony (for the transition line) and the
     best fit on the plane (``fit_fc_corr_group``, maximised) when the summary has it."""
-    summary = summary.sortby([x, y])
+    summary = _plane_variables(summary, metric).sortby([x, y])
     fixed = {a: 0 for a in ["k", *swept_axes(summary)] if a not in (x, y)}
     dims = (y, x)
     runs = _runs(summary[metric], coupling, fixed, dims)
@@ -124,7 +129,7 @@ def metric_plane(summary: xr.Dataset, metric: str, coupling: str, x: str, y: str
 def coupling_k_plane(summary: xr.Dataset, metric: str) -> viz.Plane:
     """The coupling × k heatmap of ``metric`` (mean over seeds) as a :class:`viz.Plane`,
     couplings as rows; other swept axes at their first value."""
-    summary = summary.sortby("k")
+    summary = _plane_variables(summary, metric).sortby("k")
     fixed = {a: 0 for a in swept_axes(summary)}
     couplings = [str(c) for c in summary["coupling"].values]
     runs = np.stack([_runs(summary[metric], c, fixed, ("k",)) for c in couplings])

@@ -257,7 +257,8 @@ def test_lines_of_coinciding_couplings_differ_in_style():
     ax = viz.plot_metric_vs_k(s, "synchrony").axes[0]
     lines = [ln for ln in ax.get_lines() if ln.get_label() in ("diffusive", "laplacian")]
     assert len(lines) == 2
-    assert (lines[0].get_linestyle(), lines[0].get_marker()) != (lines[1].get_linestyle(), lines[1].get_marker())
+    assert lines[0].get_linestyle() != lines[1].get_linestyle()
+    assert lines[0].get_marker() != lines[1].get_marker()
     legend = ax.get_legend()
     assert legend.get_bbox_to_anchor().x0 >= ax.get_window_extent().x1  # outside the data
 
@@ -304,6 +305,8 @@ def test_refinement_rounds_are_counted_and_marked(tmp_path):
     got = report.synchrony_crossing(s)
     assert got["tanh"] == pytest.approx(1.2, abs=1e-12)
     assert got["diffusive"] == pytest.approx(1.25, abs=1e-12)  # speed 1: 0.1, 0.45, 0.4, 0.8
+    # speed 3: tanh 0.3 at k = 0, (not run at 0.5), 0.55 at k = 1: interpolated across the gap
+    assert report.synchrony_crossing(s.isel(speed=[1]))["tanh"] == pytest.approx(0.8, abs=1e-12)
     assert [r[:2] for r in report.diverged_runs(s)] == [("tanh", 2.0), ("tanh", 2.0)]
     html = html_of(s, tmp_path)
     assert "the coarse grid has 6 (coupling, k) points; round 1 added 1." in html
@@ -322,5 +325,22 @@ def test_refined_points_marked_on_curves_and_one_dimensional_heatmaps():
     assert p.status[1].tolist() == [CellStatus.VALUE, CellStatus.NOT_SIMULATED, CellStatus.VALUE,
                                     CellStatus.VALUE]
     assert np.nan_to_num(p.rounds, nan=-1).tolist() == [[0, 1, 0, 0], [0, -1, 0, 0]]
-    labels = [t.get_text() for t in viz.plot_plane(p).legends[0].get_texts()]
-    assert labels == ["not simulated", "refined point (round ≥ 1)"]
+    fig = viz.plot_plane(p)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["not simulated", "refined point (round ≥ 1)"]
+    (dots,) = [c for c in fig.axes[0].collections if c.get_label() == "refined point (round ≥ 1)"]
+    assert dots.get_offsets().tolist() == [[0.5, 0.0]]  # diffusive (row 0) at k = 0.5 only
+
+
+def test_fit_section_with_an_extra_axis(tmp_path):
+    s = plane_summary()
+    fit = {"subjects": 3, "refined": {}, "ranking": [
+        {"rank": 1, "coupling": "diffusive", "best_k": 1.0, "speed": 10.0, "fc_corr_group": 0.9,
+         "fc_corr_behind_best": 0.0, "fc_corr_subjects": 0.8, "fc_rmse_group": 0.1},
+        {"rank": 2, "coupling": "tanh", "best_k": 2.0, "speed": 1.0, "fc_corr_group": 0.8,
+         "fc_corr_behind_best": 0.1, "fc_corr_subjects": 0.7, "fc_rmse_group": 0.2}]}
+    # the FC shown at the best point is the one at the ranking row's speed (10), not the first (1)
+    s["fc"].loc[{"coupling": "diffusive", "k": 1.0, "speed": 10.0}] = 0.5
+    np.testing.assert_allclose(report._fc_at(s, "diffusive", 1.0, where=fit["ranking"][0]), 0.5)
+    np.testing.assert_allclose(report._fc_at(s, "diffusive", 1.0), np.eye(N))
+    html = html_of(s, tmp_path, fit=fit, empirical_fc=np.eye(N))
+    assert "<b>Best fit: diffusive at k = 1</b>" in html
