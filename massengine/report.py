@@ -1,6 +1,8 @@
-"""The campaign's comparison report: one self-contained HTML file (figures embedded as PNG),
-plus the two summaries a reader looks for first: where each coupling synchronises, and which
-k best reproduces the target FC (or, without one, the structural connectivity)."""
+"""The campaign's comparison report: one self-contained HTML file (figures embedded as PNG,
+the synchrony heatmaps also as inline SVG that shows each cell's numbers on hover), plus the
+two summaries a reader looks for first: where each coupling synchronises, and which k best
+reproduces the target FC (or, without one, the structural connectivity). Extra swept axes
+(``speed``, ``noise``...) get planes: heatmaps over two axes at a time."""
 
 from __future__ import annotations
 
@@ -423,9 +425,10 @@ def how_to_read(summary: xr.Dataset) -> str:
               "axes were swept, the others sit at their first value, named in the title." if axes else "")
     return ("<h2>How to read this</h2><p>Each coupling (the way regions drive each other) was run over a grid "
             f"of {html.escape(swept)}, {seeds} seed{'s' if seeds != 1 else ''} each (seeds differ only in "
-            "their noise); every value shown is the mean over seeds, and the bands around the curves span the "
-            "seeds. Synchrony is the Kuramoto order parameter (0: independent, 1: in phase); the k where it "
-            f"reaches {SYNCHRONY_THRESHOLD} is taken as the transition to synchrony. The best k is where "
+            "their noise); every value shown is the mean over the seeds that have one, and the bands around "
+            "the curves span the seeds. Synchrony is the Kuramoto order parameter (0: independent, 1: in "
+            f"phase); the k where it reaches {SYNCHRONY_THRESHOLD} is taken as the transition to synchrony. "
+            "The best k is where "
             "the simulated FC correlates best with the target FC (without one, with the structural "
             f"connectivity).{planes}</p>")
 

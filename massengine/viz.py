@@ -1,6 +1,7 @@
 """Figures people would rather look at than read: time series, FC/SC matrices, metric-vs-k
-curves and coupling × k heatmaps. Each helper returns a matplotlib ``Figure`` (built without
-pyplot's global state, so it works headless and in notebooks alike)."""
+curves, coupling × k heatmaps and planes (a metric over two swept axes, :class:`Plane`). Each
+plotting helper returns a matplotlib ``Figure`` (built without pyplot's global state, so it
+works headless and in notebooks alike); :func:`svg_plane` writes a plane as inline SVG."""
 
 from __future__ import annotations
 
