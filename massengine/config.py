@@ -97,10 +97,10 @@ def axis_values(spec, key: str) -> np.ndarray:
     if values.ndim != 1 or values.size == 0:
         _fail(key, f"the {key} grid is empty; give a list of values, {{start, stop, num}} or {{log: [low, high], num}}.")
     if not np.all(np.isfinite(values)):
-        _fail(key, f"every value must be finite, got {values.tolist()}.")
+        _fail(key, f"every {key} must be finite, got {values.tolist()}.")
     values = np.array([float(f"{v:.12g}") for v in values])
     if len(np.unique(values)) != values.size:
-        _fail(key, f"values must be distinct (each names one run), got {values.tolist()}.")
+        _fail(key, f"{key} values must be distinct (each names one run), got {values.tolist()}.")
     return values
 
 
@@ -351,6 +351,7 @@ def check(config: Mapping) -> None:
     sample_every(config)
     _bold_kwargs(sim)
     k_chunks(config)
+    grid_axes(config)
     if not config["couplings"]:
         _fail("couplings", "no coupling configured; name at least one, e.g. {diffusive: {}}.")
     if not config["seeds"]:

@@ -705,6 +705,8 @@ def _run_batches(net: Network, s: Settings, grid: RunGrid, chunk_samples, batch_
         per_run_bytes = sum(t[0].nbytes * 3 for t in tables or () if t is not None)  # own lags, index, reads
         batch, chunk = _memory_plan(spec, params, net.n_regions, s, grid.size, chunk_samples, batch_size,
                                     host_held=host_held, per_run_bytes=per_run_bytes)
+    if chunk_samples is None:
+        chunk = _progress_chunk(chunk, spec.n_samples, s.n_steps * min(batch, grid.size) * net.n_regions)
     pending, flags = None, []
     ranges = batching.batch_ranges(grid.shape, batch)
     cuts = segments(spec, chunk)
@@ -737,6 +739,20 @@ def _run_batches(net: Network, s: Settings, grid: RunGrid, chunk_samples, batch_
     progress.advance()
     for start, stop, steps in flags:
         divergence[start:stop] = np.asarray(steps)[: stop - start]
+
+
+# A batch of more region-steps than this (~10 s on 2 CPU cores, benchmarks/README.md) is cut
+# into at least PROGRESS_SEGMENTS time segments, so that its progress (log, bar) moves; the
+# numbers do not depend on the cut, and equal segments share one compiled program.
+PROGRESS_WORK = 2e9
+PROGRESS_SEGMENTS = 20
+
+
+def _progress_chunk(chunk: int, n_samples: int, batch_work: float) -> int:
+    """Samples per segment: ``chunk`` (the memory plan's), shorter for long batches."""
+    if batch_work <= PROGRESS_WORK or n_samples < PROGRESS_SEGMENTS:
+        return chunk
+    return min(chunk, n_samples // PROGRESS_SEGMENTS)
 
 
 def _per_run(values: dict, index: dict, tables, n_terms: int, dtype) -> dict:

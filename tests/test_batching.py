@@ -1,11 +1,13 @@
 """Sweeps sized to memory: batches and segments planned from the free memory give the same
 numbers as one call, and a run that fits nowhere is refused with what it needs."""
 
+import io
+
 import numpy as np
 import pytest
 
 import massengine as me
-from massengine import batching
+from massengine import batching, engine
 
 KW = dict(duration=30.0, dt=0.1, transient=5.0, sample_every=5)
 
@@ -75,7 +77,6 @@ def test_sweep_splits_itself_when_memory_is_short(example, monkeypatch):
     one_run = spec_bytes["one run"]
     # Room for two whole runs only (SAFETY halves the free memory): the sweep is split.
     monkeypatch.setattr(batching, "free_bytes", lambda device: int(2 * one_run / batching.SAFETY))
-    from massengine import engine
 
     calls, real_start = [], engine.start
     monkeypatch.setattr(engine, "start", lambda spec, p, x0, rows, seeds, runs: calls.append(len(seeds))
@@ -125,7 +126,6 @@ def test_gpu_visible_honours_platform_choices(monkeypatch):
 def test_a_single_run_longer_than_memory_is_integrated_in_segments(example, monkeypatch):
     net = net_of(example)
     whole = me.simulate(net, **KW)
-    from massengine import engine
 
     fp = []
     real_plan = batching.plan
@@ -153,6 +153,58 @@ def test_a_sweep_logs_its_progress(example, caplog):
     # 2 batches x 3 segments (50 samples: 20 + 20 + 10); the last message: the whole sweep done.
     last = [r.getMessage() for r in caplog.records if r.name == "massengine.progress"][-1]
     assert "4 runs in 2 batch(es): 6/6 segments (100%)" in last and "ETA 0.0 s" in last
+
+
+class _Terminal:
+    """A stand-in for a terminal's standard error: collects what is written."""
+
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+def test_progress_draws_a_bar_on_a_terminal_only(monkeypatch):
+    from massengine.progress import Progress
+
+    term = _Terminal()
+    progress = Progress("hopf x tanh", 4, 25.0, stream=term)
+    for _ in range(4):
+        progress.advance()
+    lines = term.text.split("\r")[1:]
+    assert len(lines) == 4 and lines[1].startswith("hopf x tanh [" + "#" * 15 + "." * 15 + "]  50%")
+    assert term.text.endswith("\n") and "ETA 0 s" in lines[-1]
+    monkeypatch.setenv("MASSENGINE_PROGRESS", "0")
+    assert not Progress("x", 4, 1.0, stream=_Terminal()).bar
+    monkeypatch.delenv("MASSENGINE_PROGRESS")
+    assert not Progress("x", 1, 1.0, stream=_Terminal()).bar  # one piece: nothing to watch move
+    assert not Progress("x", 4, 1.0, stream=io.StringIO()).bar  # a log file, not a terminal
+
+
+def test_long_batches_are_cut_into_segments_that_show_progress(example, monkeypatch):
+    """Work above PROGRESS_WORK region-steps per batch runs in >= PROGRESS_SEGMENTS time
+    segments (the progress moves), with the same numbers as one call."""
+    import importlib
+
+    simulate = importlib.import_module("massengine.simulate")  # the module, not me.simulate
+    assert simulate._progress_chunk(500, 1000, 1e12) == 50 and simulate._progress_chunk(500, 1000, 1e6) == 500
+    net = net_of(example)
+    kw = dict(k=[0.1, 0.4], noise=0.02, seeds=[1], **KW)
+    whole = me.sweep(net, **kw)
+    calls, real = [], engine.advance_runs
+    monkeypatch.setattr(engine, "advance_runs", lambda *a: calls.append(a[0].n_samples) or real(*a))
+    monkeypatch.setattr(simulate, "PROGRESS_WORK", 10.0)
+    cut = me.sweep(net, **kw)
+    n = whole.sizes["time"]
+    assert len(calls) >= simulate.PROGRESS_SEGMENTS and sum(calls) == n
+    np.testing.assert_array_equal(cut.x.values, whole.x.values)
 
 
 def test_jobs_cut_the_k_grid_as_the_head_decided(monkeypatch):

@@ -79,6 +79,12 @@ DELETE = object()
     ("simulation.sample_period", 0.25, r"^simulation.sample_period: 0.25 ms is not a whole multiple of dt = 0.1 ms"),
     ("k", [0.1, float("nan")], r"^k: every k must be finite"),
     ("k", [0.1, 0.1], r"^k: k values must be distinct"),
+    ("k", {"log": [0.0, 1.0], "num": 4}, r"^k.log: a log-spaced axis needs bounds > 0"),
+    ("grid", {"spead": [1.0]}, r"^grid: unknown grid axis 'spead'; valid axes: speed, noise, node.a, .*Did you mean"),
+    ("grid", {"node.a": [0.1, float("inf")]}, r"^grid.node.a: every grid.node.a must be finite"),
+    ("grid", {"coupling.scale": [1.0]}, r"^grid: unknown grid axis 'coupling.scale'.* \(coupling 'diffusive'\)"),
+    ("refine", {"metric": "sync"}, r"^refine.metric: 'sync' is no scalar metric; one of mean_fc"),
+    ("refine", {"rounds": -1}, r"^refine.rounds: must be an integer >= 0"),
     ("metrics.target_fc", "/nonexistent/fc.npy", r"^metrics.target_fc: file '/nonexistent/fc.npy' does not exist"),
     ("simulation.record", ["r"], r"^simulation: unknown recorded variable 'r'"),
 ])
