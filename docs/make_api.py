@@ -7,10 +7,26 @@ import inspect
 from pathlib import Path
 
 import massengine as me
-from massengine import batching, campaign, config, fit, hemodynamics, io, memory, metrics, viz
+from massengine import (
+    batching,
+    campaign,
+    chunks,
+    config,
+    fit,
+    grid,
+    hemodynamics,
+    io,
+    memory,
+    metrics,
+    refine,
+    report,
+    viz,
+)
 
 SECTIONS = [
     ("Networks and runs", [me.Network, me.CouplingTerm, me.simulate, me.sweep, me.integrate, me.Trajectory]),
+    ("Parameter grids and refinement", [grid.valid_axes, grid.check_grid, grid.RunGrid, refine.crossings,
+                                        refine.steepest, refine.next_points, refine.plan_round]),
     ("BOLD", [me.bold, hemodynamics.parameters, hemodynamics.balloon_step, hemodynamics.observe]),
     ("Connectivity", [me.Connectome, me.laplacian_connectivity, me.normalize_weights, me.delays_from_distances,
                       me.delay_steps, me.synthetic_connectome]),
@@ -24,14 +40,18 @@ SECTIONS = [
     ("Fitting to data", [fit.empirical, fit.Empirical, fit.goodness_of_fit, fit.fc_correlation, fit.fc_rmse,
                          fit.fcd_ks, fit.ks_distance, fit.score_sweep, fit.best_k, fit.fit_parameters, fit.fit_k,
                          fit.fc_loss, fit.FitResult, fit.jax_fc, fit.jax_fc_loss]),
-    ("Figures", [viz.plot_timeseries, viz.plot_matrix, viz.plot_metric_vs_k, viz.plot_heatmap]),
+    ("Figures", [viz.plot_timeseries, viz.plot_matrix, viz.plot_metric_vs_k, viz.plot_heatmap, viz.plot_plane,
+                 viz.svg_plane, report.metric_plane, report.classify_cells, report.coinciding_couplings,
+                 report.model_mismatch_warnings]),
     ("Stores", [io.as_store, io.write_store, io.open_store, io.verify_store, io.check_store, io.find_stores,
-                me.open_campaign, io.describe, io.label_coords, io.provenance_text]),
+                me.open_campaign, io.combine_chunks, io.describe, io.label_coords, io.provenance_text]),
     ("Memory", [memory.estimate_bytes, memory.network_host_bytes, memory.available_bytes, memory.require,
                 batching.plan, batching.footprint, batching.free_bytes]),
     ("Campaigns", [config.check, config.check_file, config.schema_path, config.check_keys, config.network,
-                   config.sweep_kwargs, config.k_per_job, campaign.run_logged, campaign.simulate_chunk,
-                   campaign.metrics_chunk, campaign.aggregate, campaign.make_report]),
+                   config.sweep_kwargs, config.k_per_job, config.axis_values, config.grid_axes,
+                   config.refine_settings, chunks.plan, chunks.chunk_id, chunks.finished, campaign.run_logged,
+                   campaign.simulate_chunk, campaign.metrics_chunk, campaign.refine_round, campaign.aggregate,
+                   campaign.refinement_rounds, campaign.make_report]),
 ]
 
 

@@ -95,7 +95,8 @@ def axis_values(spec, key: str) -> np.ndarray:
     else:
         values = np.atleast_1d(np.asarray(spec, dtype=np.float64))
     if values.ndim != 1 or values.size == 0:
-        _fail(key, f"the {key} grid is empty; give a list of values, {{start, stop, num}} or {{log: [low, high], num}}.")
+        _fail(key, f"the {key} grid is empty; give a list of values, {{start, stop, num}} or "
+              "{log: [low, high], num}.")
     if not np.all(np.isfinite(values)):
         _fail(key, f"every {key} must be finite, got {values.tolist()}.")
     values = np.array([float(f"{v:.12g}") for v in values])

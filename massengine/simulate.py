@@ -24,9 +24,9 @@ import numpy as np
 import xarray as xr
 
 from . import batching, engine, hemodynamics, history, io, memory
-from .grid import RunGrid, check_grid, speed_delays
 from .connectivity import delay_steps
 from .couplings import get_coupling
+from .grid import RunGrid, check_grid, speed_delays
 from .integrators import INTEGRATORS
 from .network import Network
 from .progress import Progress

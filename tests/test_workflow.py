@@ -104,10 +104,10 @@ def test_summary_csv_and_report(campaign):
     for coupling in ("diffusive", "tanh"):
         assert f"<td>{coupling}</td>" in html
     assert html.count("data:image/png;base64,") >= 10 and "Diverged runs" in html
-    job_log = (out / "logs" / "simulate" / "tanh_0001.log").read_text()
+    job_log = (out / "logs" / "simulate" / f"tanh_{chunk_stores(out, 'tanh')[1].stem}.log").read_text()
     device = jax.devices()[0]  # the jobs run in this environment: the device JAX picks here (CPU or GPU)
     assert job_log.startswith(f"device: {device.platform}:{device.device_kind}\n")
-    assert "simulate tanh: 1 k x 1 seeds" in job_log
+    assert "simulate tanh: 1 k x 1 grid point(s) x 1 seeds" in job_log
 
 
 def test_rerun_does_nothing(campaign):
