@@ -213,6 +213,8 @@ def compute(traj: xr.Dataset, variable: str, weights: np.ndarray, fcd_window_ms:
 
         check_target_fc(target_fc, "target_fc")
     da = traj[variable]
+    if da.chunks is not None:  # a streamed store holds time in segments; each metric reads a whole run
+        da = da.chunk({"time": -1, "region": -1})
     times = traj["time"].values
     period_ms = float(times[1] - times[0]) if times.size > 1 else 1.0
     fs = 1000.0 / period_ms

@@ -188,10 +188,15 @@ def plot_heatmap(summary: xr.Dataset, metric: str, ax=None) -> Figure:
 
 
 def is_log_axis(centres) -> bool:
-    """Whether an axis reads better on a log scale: all values positive and spanning at
-    least a factor of 100 (noise levels 1e-3, 1e-2, 1e-1...)."""
-    c = np.asarray(centres, dtype=float)
-    return bool(c.size >= 2 and np.all(c > 0) and c.max() / c.min() >= 100)
+    """Whether an axis reads better on a log scale: all values positive, spanning at least a
+    factor of 100 (noise levels 1e-3, 1e-2, 1e-1...), or a factor of 20 with geometric
+    steps (the median ratio of neighbours at least 1.25: speeds 1, 2, 4 ... 32, a
+    ``{log: ...}`` k grid, also after refinement inserted points)."""
+    c = np.unique(np.asarray(centres, dtype=float))
+    if c.size < 2 or not np.all(c > 0):
+        return False
+    span = c.max() / c.min()
+    return bool(span >= 100 or (span >= 20 and np.median(c[1:] / c[:-1]) >= 1.25))
 
 
 def cell_edges(centres, log: bool = False) -> np.ndarray:

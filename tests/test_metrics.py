@@ -145,3 +145,23 @@ def test_fcd_matrix_product_path_matches_a_plain_loop():
         with np.errstate(invalid="ignore", divide="ignore"):
             got = metrics.fcd(run, window, step)
         np.testing.assert_allclose(got, expected, atol=1e-12, equal_nan=True)
+
+
+def test_metrics_of_a_store_streamed_in_time_segments_equal_the_whole(tmp_path):
+    """A store written segment by segment has several zarr chunks along time (a campaign job
+    with more than ~16 MB of samples); every metric reads whole runs all the same."""
+    import massengine as me
+    from massengine import io
+
+    conn = me.datasets.load("example_connectome")
+    net = me.Network(me.nodes.Hopf(initial={"x": np.linspace(-0.5, 0.5, 8)}), weights=conn.weights,
+                     distances=conn.distances, speed=10.0, coupling="tanh")
+    kw = dict(seeds=[0, 1], noise=0.01, duration=200.0, dt=0.1, sample_every=5, grid={"speed": [3.0, 9.0]})
+    whole = io.open_store(me.sweep_to_store(net, [0.1, 0.6], tmp_path / "whole.zarr", **kw))
+    cut = io.open_store(me.sweep_to_store(net, [0.1, 0.6], tmp_path / "cut.zarr", chunk_samples=30, **kw))
+    assert len(cut["x"].chunks[cut["x"].dims.index("time")]) > 1
+    want = metrics.compute(whole, "x", conn.weights, 50.0, 10.0).compute()
+    got = metrics.compute(cut, "x", conn.weights, 50.0, 10.0).compute()
+    assert got["synchrony"].dims == ("k", "speed", "seed")
+    for name in ("fc", "fcd", "synchrony", "metastability", "psd"):
+        np.testing.assert_allclose(got[name].values, want[name].values, rtol=0, atol=1e-12, equal_nan=True)

@@ -103,6 +103,9 @@ def test_cell_edges_follow_uneven_spacing():
     np.testing.assert_allclose(viz.cell_edges([2.0]), [1.5, 2.5])
     np.testing.assert_allclose(viz.cell_edges([1e-3, 1e-2, 1e-1], log=True), 10.0 ** np.array([-3.5, -2.5, -1.5, -0.5]))
     assert viz.is_log_axis([1e-3, 1e-2, 1e-1]) and not viz.is_log_axis(SPEEDS) and not viz.is_log_axis([0.0, 1.0])
+    assert viz.is_log_axis([1.0, 2.0, 4.0, 8.0, 16.0, 32.0])  # geometric over a factor of 32
+    assert viz.is_log_axis(np.r_[np.geomspace(0.005, 0.4, 10), [0.0107, 0.0174, 0.0283]])  # refined log k
+    assert not viz.is_log_axis(np.linspace(0.1, 2.0, 20))  # linear steps over a factor of 20
 
 
 def test_a_log_spaced_axis_is_drawn_on_a_log_scale():
