@@ -33,6 +33,8 @@ def run_logged(log_path, stage, *args, **kwargs):
     Snakemake reports the failure (and names the log)."""
     handler = logging.FileHandler(log_path, mode="w", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(message)s"))
+    # Jobs share Snakemake's terminal: their progress goes to the log, never as a bar there.
+    os.environ["MASSENGINE_PROGRESS"] = "0"
     root, package = logging.getLogger(), logging.getLogger("massengine")
     saved_level = package.level
     root.addHandler(handler)

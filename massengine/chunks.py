@@ -3,7 +3,8 @@ output, so a finished chunk is found again, whatever grid it was first part of.
 
 A chunk's identity is the hash of the simulation's config slice (model, connectome,
 coupling and its parameters, grid axes, seeds, duration, dt, integrator, precision...;
-:func:`massengine.config.stage_config`) and its k values. Its store,
+:func:`massengine.config.stage_config`), the connectome's contents and its k values. Not
+the massengine version: a new version reuses the stores of an older one. Its store,
 ``simulations/<coupling>/<id>.zarr``, records both (attributes ``chunk_key``, ``chunk_k``).
 Planning a campaign first reuses every finished store of the same slice whose k values
 are all still wanted (extending a grid from 16 to 31 values, or refining it, keeps every
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,9 +24,21 @@ import numpy as np
 from .io import MANIFEST
 
 
-def slice_key(sim_slice: Mapping) -> str:
-    """The hash of a simulate job's config slice (keys sorted)."""
-    return hashlib.sha256(json.dumps(sim_slice, sort_keys=True).encode()).hexdigest()[:16]
+def slice_key(sim_slice: Mapping, connectome_digest: str = "") -> str:
+    """The hash of a simulate job's config slice (keys sorted) and of the connectome's
+    contents (:func:`connectome_digest`: the slice names a file, whose contents may change)."""
+    text = json.dumps({"slice": sim_slice, "connectome": connectome_digest}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def connectome_digest(conn) -> str:
+    """A hash of a connectome's weights, tract lengths and labels, as loaded."""
+    digest = hashlib.sha256()
+    for array in (conn.weights, conn.distances):
+        if array is not None:
+            digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    digest.update(json.dumps([str(label) for label in conn.labels]).encode())
+    return digest.hexdigest()[:16]
 
 
 def chunk_id(key: str, ks: Sequence[float]) -> str:
@@ -48,13 +62,16 @@ def finished(directory) -> dict[str, list[float]]:
     return found
 
 
-def plan(ks: Sequence[float], size: int, key: str, directory) -> list[tuple[str, list[float]]]:
+def plan(ks: Sequence[float], size: int, key: str, directory,
+         found: dict | None = None) -> list[tuple[str, list[float]]]:
     """``[(chunk id, k values), ...]`` covering ``ks`` once: the finished stores of slice
-    ``key`` in ``directory`` whose k values are all wanted, then the rest in chunks of at
-    most ``size`` (sorted), so that a replan while new chunks finish gives the same cut."""
+    ``key`` in ``directory`` (or ``found``, :func:`finished` read earlier) whose k values are
+    all wanted, then the rest in chunks of at most ``size`` (sorted). The planner records
+    each chunk's k values (:func:`register`): a job reads them there instead of planning
+    again, which could cut differently once a reused store is being redone."""
     wanted = {float(k) for k in ks}
     chunks, covered = [], set()
-    for name, store in finished(directory).items():
+    for name, store in (finished(directory) if found is None else found).items():
         values = {float(k) for k in store["k"]}
         if store["key"] == key and values <= wanted and not values & covered and name == chunk_id(key, store["k"]):
             chunks.append((name, [float(k) for k in store["k"]]))
@@ -64,6 +81,25 @@ def plan(ks: Sequence[float], size: int, key: str, directory) -> list[tuple[str,
         part = rest[i : i + size]
         chunks.append((chunk_id(key, part), part))
     return sorted(chunks, key=lambda chunk: chunk[1][0])
+
+
+def register(directory, chunks: Sequence[tuple[str, list[float]]]) -> None:
+    """Record each chunk's k values as ``<directory>/<id>.json`` (written once: an id fixes
+    its k values)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, ks in chunks:
+        path = directory / f"{name}.json"
+        if not path.exists():
+            tmp = directory / f".{name}.json.{os.getpid()}"
+            tmp.write_text(json.dumps({"k": [float(k) for k in ks]}))
+            os.replace(tmp, path)
+
+
+def registered(directory, name: str) -> list[float] | None:
+    """The k values :func:`register` recorded for chunk ``name`` (``None`` if none)."""
+    path = Path(directory) / f"{name}.json"
+    return json.loads(path.read_text())["k"] if path.is_file() else None
 
 
 def k_of(chunks: Sequence[tuple[str, list[float]]]) -> np.ndarray:

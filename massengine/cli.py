@@ -48,8 +48,14 @@ def _check(args) -> int:
     if problems:
         return 2
     chunks = mecfg.k_chunks(config)
+    points = 1
+    for values in mecfg.grid_axes(config).values():
+        points *= len(values)
+    rounds = mecfg.refine_settings(config)["rounds"]
     print(f"{args.config}: valid; {len(config['couplings'])} coupling(s) x {len(chunks)} chunk(s) = "
-          f"{len(config['couplings']) * len(chunks)} simulate jobs")
+          f"{len(config['couplings']) * len(chunks)} simulate jobs"
+          + (f" of {points} grid point(s) per k" if points > 1 else "")
+          + (f", then up to {rounds} refinement round(s)" if rounds else ""))
     return 0
 
 

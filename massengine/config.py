@@ -389,6 +389,13 @@ def _check_grid(config: Mapping, coupling: str, net, kw: Mapping) -> None:
     """The ``grid:`` axes against one coupling's network (names, ranges, speed needs lengths)."""
     from .grid import check_grid
 
+    axes = kw["grid"] or {}
+    if "speed" in axes and any(t.distances is None for t in net.terms):
+        _fail("grid.speed", "a speed axis recomputes the delays from the tract lengths: use a connectome with "
+              "distances (tract lengths) and set connectome.speed (not null).")
+    if "noise" in axes and kw["noise"] is not None:
+        _fail("grid.noise", f"a noise axis sets the noise sigma of every run: set noise: null (it is "
+              f"{config.get('noise')!r}) or drop the axis.")
     try:
         check_grid(kw["grid"], [(coupling, net)], kw["noise"], kw["duration"])
     except ValueError as err:
@@ -402,6 +409,9 @@ def _check_refine(config: Mapping) -> None:
     spec = refine_settings(config)
     if spec["metric"] not in SCALARS:
         _fail("refine.metric", f"{spec['metric']!r} is no scalar metric; one of {', '.join(SCALARS)}.")
+    if spec["metric"] == "fc_target_corr" and not (config.get("metrics") or {}).get("target_fc"):
+        _fail("refine.metric", "fc_target_corr needs metrics.target_fc (without it the metric is NaN everywhere "
+              "and refinement would add nothing); set metrics.target_fc or refine another metric.")
     if spec["mode"] not in MODES:
         _fail("refine.mode", f"must be one of {', '.join(MODES)}, got {spec['mode']!r}.")
     for key, low in (("rounds", 0), ("max_points", 1)):

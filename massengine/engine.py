@@ -156,20 +156,26 @@ def initial_carry(spec: RunSpec, params, x0, history_rows, runs=None):
     node_p = _batched_node_params(params["node"], runs.get("node"))
     terms = _bind_terms(spec, params, None, runs.get("terms"))
     x0 = x0[..., None]
-    rings = tuple(
-        history.init_ring(_source_rows(term, rows), term.buffered(spec.model, x0, node_p))
-        for term, rows in zip(terms, history_rows, strict=True)
-    )
+    rings = tuple(_initial_ring(term, rows, spec.model, x0, node_p)
+                  for term, rows in zip(terms, history_rows, strict=True))
     hemo = hemodynamics.rest_state(x0.shape[1:], x0.dtype) if spec.monitor == "bold" else ()
     return (x0, rings, jnp.asarray(0, jnp.int32), jnp.full((1,), -1, jnp.int32), hemo)
 
 
+def _initial_ring(term: _Term, rows, model, x0, node_p):
+    """A term's ring at t = 0: its history rows and the coupled signal of ``x0``, as wide as
+    the wider of the two (per run when a source or node parameter varies per run)."""
+    signal0 = term.buffered(model, x0, node_p)
+    source = _source_rows(term, rows)
+    width = max(source.shape[-1], signal0.shape[-1])
+    return history.init_ring(jnp.broadcast_to(source, source.shape[:-1] + (width,)), signal0)
+
+
 def _source_rows(term: _Term, rows):
-    """The source transform of the history ``rows`` (H, N): (H, N, 1), or (H, N, B) when
-    its parameters vary per run (rows flattened to (H * N, 1) so they broadcast like a
-    signal (N, 1))."""
-    h, n = rows.shape
-    return term.kind.source(rows.reshape(h * n, 1), term.p).reshape(h, n, -1)
+    """The source transform of the history ``rows``, (H, N) or per run (H, N, B): (H, N, 1)
+    or (H, N, B) (rows flattened to (H * N, 1 or B) so they broadcast like a signal)."""
+    h, n = rows.shape[:2]
+    return term.kind.source(rows.reshape(h * n, -1), term.p).reshape(h, n, -1)
 
 
 def _bind_terms(spec: RunSpec, params, k=None, per_run=None) -> list[_Term]:

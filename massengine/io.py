@@ -554,6 +554,14 @@ def combine_chunks(datasets) -> xr.Dataset:
     by_coupling: dict[str, list] = {}
     for ds in datasets:
         by_coupling.setdefault(str(ds["coupling"].values[0]), []).append(ds)
+    for coupling, parts in by_coupling.items():
+        ks = np.concatenate([np.atleast_1d(ds["k"].values) for ds in parts])
+        values, counts = np.unique(ks, return_counts=True)
+        twice = values[counts > 1]
+        if twice.size:
+            raise ValueError(f"coupling {coupling!r}: k = {twice.tolist()} in more than one chunk: stores of two "
+                             "grids are mixed (a campaign keeps its earlier grid's stores for reuse). Open a "
+                             "finished campaign (its summary.zarr lists its own stores) or pass only one grid's.")
     joined = [xr.concat(parts, dim="k", data_vars="all", coords="different", compat="equals",
                         combine_attrs="drop_conflicts", join="outer").sortby("k")
               for parts in by_coupling.values()]
@@ -575,10 +583,12 @@ def open_campaign(output_dir) -> xr.Dataset:
     """
     root = Path(output_dir)
     summary = root / "summary.zarr"
+    listed = None
     if (summary / "zarr.json").is_file():
-        attrs = json.loads((summary / "zarr.json").read_text()).get("attributes", {})
-        paths = [root / rel for rel in json.loads(attrs.get("simulation_stores", "[]"))]
-    else:
+        listed = json.loads((summary / "zarr.json").read_text()).get("attributes", {}).get("simulation_stores")
+    if listed is not None:
+        paths = [root / rel for rel in json.loads(listed)]
+    else:  # no summary yet, or one older than the list
         paths = sorted((root / "simulations").glob("*/*.zarr"))
     if not paths:
         raise ValueError(f"no trajectory stores under {str(root / 'simulations')!r} (simulations/<coupling>/"

@@ -294,7 +294,7 @@ def build_grid(net: Network, s: Settings, speeds=None):
         )
         per_speed = [] if speeds is None else [delay_steps(speed_delays(term, v), s.dt, s.delay_rounding)
                                                for v in speeds]
-        h = max(history.horizon(m) for m in [lags, *per_speed])
+        h = max(history.horizon(m) for m in (per_speed or [lags]))  # a speed axis replaces the base delays
         static = tuple((name, term.params[name]) for name in kind.static)
         layout_name, layout = coupling_layout(term, lags, s.layout, backend)
         tables.append(np.stack([np.asarray(coupling_layout(term, m, layout_name, backend)[1]["lags"])
@@ -723,7 +723,8 @@ def _run_batches(net: Network, s: Settings, grid: RunGrid, chunk_samples, batch_
             index = {n: np.repeat(v, 2) for n, v in index.items()}
         with _precision(s.precision):
             runs = _per_run(values, index, tables, len(net.terms), params["dt"].dtype)
-            carry, keys = engine.start(spec, params, x0, rows, np.asarray(values["seed"]), runs)
+            batch_rows = _rows_per_run(net, s, values, rows)
+            carry, keys = engine.start(spec, params, x0, batch_rows, np.asarray(values["seed"]), runs)
         t0 = 0
         for segment in cuts:
             with _precision(s.precision):
@@ -739,6 +740,22 @@ def _run_batches(net: Network, s: Settings, grid: RunGrid, chunk_samples, batch_
     progress.advance()
     for start, stop, steps in flags:
         divergence[start:stop] = np.asarray(steps)[: stop - start]
+
+
+def _rows_per_run(net: Network, s: Settings, values: dict, rows):
+    """The history rows of a batch: with ``history="initial"`` and a node-parameter axis,
+    each run's constant history is its own t = 0 signal (an observable may depend on the
+    parameter), as (H, N, B); otherwise the rows shared by every run."""
+    node_axes = {n[5:]: v for n, v in values.items() if n.startswith("node.")}
+    if s.history != "initial" or not node_axes:
+        return rows
+    x0 = net.node.initial_state(net.n_regions)
+    per_run = []
+    for term, shared in zip(net.terms, rows, strict=True):
+        params = [{**net.node.params, **{p: v[b] for p, v in node_axes.items()}} for b in range(len(values["k"]))]
+        signals = np.stack([net.node.signal(x0, term.coupled_var, p) for p in params], -1)  # (N, B)
+        per_run.append(np.broadcast_to(signals[None], shared.shape + signals.shape[-1:]).astype(shared.dtype))
+    return tuple(per_run)
 
 
 # A batch of more region-steps than this (~10 s on 2 CPU cores, benchmarks/README.md) is cut

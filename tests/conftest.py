@@ -74,5 +74,6 @@ def chunk_names(configfile, coupling, output_dir, **changes):
 
     config = {**yaml.safe_load(Path(configfile).read_text()), "output_dir": str(output_dir), **changes}
     validate(config, str(mecfg.schema_path()))
-    key = mechunks.slice_key(mecfg.stage_config(config, "simulate", coupling))
+    digest = mechunks.connectome_digest(mecfg.load_connectome(config))
+    key = mechunks.slice_key(mecfg.stage_config(config, "simulate", coupling), digest)
     return [f"{mechunks.chunk_id(key, [float(k) for k in ks])}.zarr" for ks in mecfg.k_chunks(config)]

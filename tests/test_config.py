@@ -139,3 +139,18 @@ def test_arbitrary_extra_keys_never_crash_the_checker(key, value):
         return
     with pytest.raises(mecfg.ConfigError, match=r"^simulation\."):
         mecfg.check_keys(config, schema)
+
+
+def test_grid_and_refine_errors_name_the_config_keys():
+    """Errors of the grid: and refine: blocks speak of config keys, not API arguments."""
+    no_delays = mutated("connectome.speed", None)
+    no_delays["grid"] = {"speed": [1.0, 2.0]}
+    with pytest.raises(mecfg.ConfigError, match=r"^grid.speed: .*set connectome.speed \(not null\)"):
+        mecfg.check(no_delays)
+    both = mutated("noise", 0.01)
+    both["grid"] = {"noise": [0.0, 0.1]}
+    with pytest.raises(mecfg.ConfigError, match=r"^grid.noise: .*set noise: null"):
+        mecfg.check(both)
+    no_target = mutated("refine", {"rounds": 1, "metric": "fc_target_corr"})
+    with pytest.raises(mecfg.ConfigError, match=r"^refine.metric: fc_target_corr needs metrics.target_fc"):
+        mecfg.check(no_target)

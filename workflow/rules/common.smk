@@ -61,11 +61,31 @@ def sim_slice(coupling):
     return mecfg.stage_config(config, "simulate", coupling)
 
 
-SLICE_KEYS = {c: mechunks.slice_key(sim_slice(c)) for c in COUPLINGS}
-# Planned once, in every process that reads this file: finished stores first (reused), then
-# the k values left in chunks of K_PER_JOB (the same cut in a job as in the head).
-COARSE = {c: mechunks.plan(mecfg.k_values(config), K_PER_JOB, SLICE_KEYS[c], f"{OUT}/simulations/{c}")
-          for c in COUPLINGS}
+# A chunk's settings: its config slice and the connectome's contents (a file may change).
+CONNECTOME_DIGEST = mechunks.connectome_digest(mecfg.load_connectome(config))
+SLICE_KEYS = {c: mechunks.slice_key(sim_slice(c), CONNECTOME_DIGEST) for c in COUPLINGS}
+# The Snakemake that plans the campaign, not a job re-reading this file (on a cluster node),
+# nor a dry run (which writes nothing).
+IS_HEAD = not workflow.remote_exec and not workflow.subprocess_exec and not massengine.outdir.inspect_only(sys.argv[1:])
+# Finished stores, read once per process (each one's zarr.json holds the whole config).
+FOUND = {c: mechunks.finished(f"{OUT}/simulations/{c}") for c in COUPLINGS}
+
+
+def chunk_registry(coupling):
+    """Where the planner records each chunk's k values (massengine/chunks.py)."""
+    return f"{OUT}/.chunks/{coupling}"
+
+
+def planned(coupling, ks):
+    """The chunks of ``ks``: finished stores first (reused), then the rest cut in chunks of
+    K_PER_JOB; the head records them for its jobs."""
+    chunks = mechunks.plan(ks, K_PER_JOB, SLICE_KEYS[coupling], f"{OUT}/simulations/{coupling}", FOUND[coupling])
+    if IS_HEAD:
+        mechunks.register(chunk_registry(coupling), chunks)
+    return chunks
+
+
+COARSE = {c: planned(c, mecfg.k_values(config)) for c in COUPLINGS}
 
 
 def round_file(coupling, r):
@@ -86,11 +106,15 @@ def round_plan(coupling, r, wait=True):
             return []
     with open(path) as fh:
         ks = json.load(fh)["new_k"]
-    return mechunks.plan(ks, K_PER_JOB, SLICE_KEYS[coupling], f"{OUT}/simulations/{coupling}") if ks else []
+    return planned(coupling, ks) if ks else []
 
 
 def chunk_ks(wildcards):
-    """The k values of the chunk a job runs, from the coarse plan or a round already refined."""
+    """The k values of the chunk a job runs, as the head recorded them when it planned the
+    chunk (else from the coarse plan or a round already refined)."""
+    ks = mechunks.registered(chunk_registry(wildcards.coupling), wildcards.chunk)
+    if ks is not None:
+        return ks
     for r in range(ROUNDS + 1):
         for name, ks in round_plan(wildcards.coupling, r, wait=False):
             if name == wildcards.chunk:

@@ -6,6 +6,7 @@ rule simulate:
         # Only what a simulation reads: other settings (metrics, report) never rerun it.
         config=lambda wc: mecfg.stage_config(config, "simulate", wc.coupling),
         ks=chunk_ks,
+        chunk_key=lambda wc: SLICE_KEYS[wc.coupling],
         jax_cache=JAX_CACHE,
     log:
         f"{OUT}/logs/simulate/{{coupling}}_{{chunk}}.log",
