@@ -17,9 +17,9 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from bench_engine import connectome
 
 import massengine as me
-from bench_engine import connectome
 
 HERE = Path(__file__).resolve().parent
 
