@@ -28,6 +28,17 @@ MADE_FOR = {
 }
 COINCIDE_ATOL = 1e-9
 FIT_METRIC = "fit_fc_corr_group"
+# Without empirical data (the fit stage), a target FC (metrics.target_fc) still gives a best fit.
+TARGET_METRIC = "fc_target_corr"
+
+
+def fit_metric(summary: xr.Dataset) -> str | None:
+    """The metric whose maximum is the best fit: ``fit_fc_corr_group`` (empirical data),
+    else ``fc_target_corr`` (a target FC), whichever has a value; ``None`` without either."""
+    for name in (FIT_METRIC, TARGET_METRIC):
+        if name in summary and bool(np.isfinite(summary[name].values).any()):
+            return name
+    return None
 
 
 def swept_axes(summary: xr.Dataset) -> list[str]:
@@ -92,14 +103,15 @@ def _fixed_note(summary: xr.Dataset, fixed: dict) -> str:
 
 def _plane_variables(summary: xr.Dataset, metric: str) -> xr.Dataset:
     # Only what a plane reads: sorting the whole summary would copy every FC matrix per figure.
-    return summary[[v for v in dict.fromkeys((metric, "synchrony", "diverged", "round", FIT_METRIC)) if v in summary]]
+    wanted = (metric, "synchrony", "diverged", "round", FIT_METRIC, TARGET_METRIC)
+    return summary[[v for v in dict.fromkeys(wanted) if v in summary]]
 
 
 def metric_plane(summary: xr.Dataset, metric: str, coupling: str, x: str, y: str) -> viz.Plane:
     """``metric`` of ``coupling`` over the swept axes ``x`` and ``y`` (mean over seeds), the
     other swept axes at their first value (named in the title), with each cell's status
     (:func:`classify_cells`), refinement round, synchrony (for the transition line) and the
-    best fit on the plane (``fit_fc_corr_group``, maximised) when the summary has it."""
+    best fit on the plane (:func:`fit_metric`, maximised) when the summary has one."""
     summary = _plane_variables(summary, metric).sortby([x, y])
     fixed = {a: 0 for a in ["k", *swept_axes(summary)] if a not in (x, y)}
     dims = (y, x)
@@ -114,9 +126,9 @@ def metric_plane(summary: xr.Dataset, metric: str, coupling: str, x: str, y: str
         r = r.isel({a: i for a, i in fixed.items() if a in r.dims})
         rounds = np.asarray(xr.broadcast(r, template)[0].transpose(*dims).values, dtype=float)
     sync = _seed_mean(_runs(summary["synchrony"], coupling, fixed, dims)) if "synchrony" in summary else None
-    best = None
-    if FIT_METRIC in summary:
-        fit = _seed_mean(_runs(summary[FIT_METRIC], coupling, fixed, dims))
+    best, best_by = None, fit_metric(summary)
+    if best_by is not None:
+        fit = _seed_mean(_runs(summary[best_by], coupling, fixed, dims))
         if np.isfinite(fit).any():
             i, j = np.unravel_index(int(np.nanargmax(fit)), fit.shape)
             best = (float(summary[x].values[j]), float(summary[y].values[i]))
@@ -125,7 +137,8 @@ def metric_plane(summary: xr.Dataset, metric: str, coupling: str, x: str, y: str
                      y=np.asarray(summary[y].values, float), values=_seed_mean(runs),
                      status=classify_cells(runs, diverged, simulated),
                      title=f"{coupling}: {metric}" + (f" (at {note})" if note else ""),
-                     units=summary[metric].attrs.get("units", ""), rounds=rounds, synchrony=sync, best=best)
+                     units=summary[metric].attrs.get("units", ""), rounds=rounds, synchrony=sync, best=best,
+                     best_by=best_by or FIT_METRIC)
 
 
 def coupling_k_plane(summary: xr.Dataset, metric: str) -> viz.Plane:
@@ -411,8 +424,10 @@ def markers_text(summary: xr.Dataset) -> str:
                  "k to different couplings.")
     if swept_axes(summary):
         text += f" The red line is the transition, where synchrony reaches {SYNCHRONY_THRESHOLD}."
-    if FIT_METRIC in summary:
-        text += " The star is the best fit to the empirical FC on that plane (fit_fc_corr_group, maximised)."
+    best_by = fit_metric(summary)
+    if best_by is not None:
+        target = "empirical FC" if best_by == FIT_METRIC else "target FC (metrics.target_fc)"
+        text += f" The star is the best fit to the {target} on that plane ({best_by}, maximised)."
     return text + " Hover over a cell of the synchrony heatmap (drawn as SVG) to read its numbers."
 
 

@@ -44,7 +44,7 @@ class Plane:
     (len(y), len(x)); ``y_labels`` makes the rows categorical (couplings), their ``y`` then
     being row numbers. ``rounds``: the refinement round of each cell (NaN: none recorded);
     ``synchrony``: the seed-mean synchrony of the same cells, for the transition contour;
-    ``best``: the (x, y) of the best fit on this plane."""
+    ``best``: the (x, y) of the best fit on this plane, by the metric ``best_by``."""
 
     metric: str
     x_name: str
@@ -59,6 +59,7 @@ class Plane:
     synchrony: np.ndarray | None = None
     best: tuple[float, float] | None = None
     y_labels: tuple[str, ...] | None = None
+    best_by: str = "fit_fc_corr_group"
 
 
 def _axes(ax, size=(6, 4)):
@@ -299,7 +300,7 @@ def _draw_best(ax, plane: Plane) -> list:
     if plane.best is None:
         return []
     return [ax.scatter([plane.best[0]], [plane.best[1]], marker="*", s=160, c="gold", edgecolors="k", zorder=6,
-                       label="best fit (fit_fc_corr_group)")]
+                       label=f"best fit ({plane.best_by})")]
 
 
 def plot_plane(plane: Plane) -> Figure:

@@ -347,3 +347,19 @@ def test_fit_section_with_an_extra_axis(tmp_path):
     np.testing.assert_allclose(report._fc_at(s, "diffusive", 1.0), np.eye(N))
     html = html_of(s, tmp_path, fit=fit, empirical_fc=np.eye(N))
     assert "<b>Best fit: diffusive at k = 1</b>" in html
+
+
+def test_a_target_fc_alone_gives_the_best_fit_star():
+    """Without the fit stage (grids refuse it), metrics.target_fc's fc_target_corr marks the
+    best point; fit_fc_corr_group wins when both exist."""
+    s = plane_summary().drop_vars("fit_fc_corr_group")
+    s["fc_target_corr"] = (("coupling", "k", "speed", "seed"),
+                           np.repeat(np.array([FIT[c] for c in COUPLINGS])[..., None], 2, axis=-1))
+    assert report.fit_metric(s) == "fc_target_corr"
+    p = report.metric_plane(s, "synchrony", "tanh", "k", "speed")
+    assert p.best == (2.0, 1.0) and p.best_by == "fc_target_corr"
+    labels = [t.get_text() for t in viz.plot_plane(p).legends[0].get_texts()]
+    assert "best fit (fc_target_corr)" in labels
+    assert "target FC (metrics.target_fc)" in report.markers_text(s)
+    assert report.fit_metric(plane_summary()) == "fit_fc_corr_group"
+    assert report.fit_metric(s.drop_vars("fc_target_corr")) is None
