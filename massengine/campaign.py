@@ -121,7 +121,7 @@ def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out,
     net = cfg.network(config, coupling)
     kwargs = cfg.sweep_kwargs(config)
     kwargs["chunk_samples"] = config["simulation"].get("chunk_samples")
-    points = int(np.prod([len(v) for v in (kwargs["grid"] or {}).values()]))
+    points = cfg.grid_points(config)
     logger.info("simulate %s: %d k x %d grid point(s) x %d seeds, N = %d, %s ms at dt %s ms", coupling, len(ks),
                 points, len(kwargs["seeds"]), net.n_regions, kwargs["duration"], kwargs["dt"])
     # Streamed: each time segment reaches the store as it is computed (memory holds one).

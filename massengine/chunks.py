@@ -101,7 +101,3 @@ def registered(directory, name: str) -> list[float] | None:
     path = Path(directory) / f"{name}.json"
     return json.loads(path.read_text())["k"] if path.is_file() else None
 
-
-def k_of(chunks: Sequence[tuple[str, list[float]]]) -> np.ndarray:
-    """Every k value of a plan, sorted."""
-    return np.sort(np.concatenate([np.asarray(ks, dtype=np.float64) for _, ks in chunks]))

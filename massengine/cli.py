@@ -48,9 +48,7 @@ def _check(args) -> int:
     if problems:
         return 2
     chunks = mecfg.k_chunks(config)
-    points = 1
-    for values in mecfg.grid_axes(config).values():
-        points *= len(values)
+    points = mecfg.grid_points(config)
     rounds = mecfg.refine_settings(config)["rounds"]
     print(f"{args.config}: valid; {len(config['couplings'])} coupling(s) x {len(chunks)} chunk(s) = "
           f"{len(config['couplings']) * len(chunks)} simulate jobs"

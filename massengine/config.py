@@ -111,6 +111,11 @@ def grid_axes(config: Mapping) -> dict[str, list[float]]:
     return {name: axis_values(spec, f"grid.{name}").tolist() for name, spec in (config.get("grid") or {}).items()}
 
 
+def grid_points(config: Mapping) -> int:
+    """Points of the ``grid:`` block per k value (1 without one)."""
+    return math.prod(len(values) for values in grid_axes(config).values())
+
+
 # Adaptive refinement (massengine.refine), off unless refine.rounds >= 1.
 REFINE_DEFAULTS = {"rounds": 0, "metric": "synchrony", "threshold": 0.5, "mode": "crossing", "tol": 0.01,
                    "max_points": 4}

@@ -119,12 +119,9 @@ class _Term:
 
     @property
     def per_run_lags(self) -> bool:
-        """Whether each run of the batch has its own delays (a conduction-speed grid)."""
-        return self.p["lags"].ndim == self.spec_lag_ndim + 1
-
-    @property
-    def spec_lag_ndim(self) -> int:
-        return 1 if self.spec.layout == "sparse" else 2
+        """Whether each run of the batch has its own delays (a conduction-speed grid): the
+        lags then have a batch axis beyond the layout's (E,) or (N, N) / (N, K)."""
+        return self.p["lags"].ndim == (1 if self.spec.layout == "sparse" else 2) + 1
 
     def buffered(self, model, state, node_p):
         """The source-transformed coupled signal (N,) of ``state``."""

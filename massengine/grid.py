@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .connectivity import delays_from_distances
 from .couplings import get_coupling
 from .parameters import closest
 
@@ -72,12 +71,19 @@ def _unknown_axis(name: str, variants, valid) -> str:
     return message + closest(name, valid)
 
 
-def _axis_values(name: str, values) -> np.ndarray:
+def finite_list(values) -> np.ndarray | None:
+    """``values`` as a non-empty 1-D float64 array of finite numbers, or ``None`` if they are
+    not one (the caller says what was expected)."""
     try:
         array = np.atleast_1d(np.asarray(values, dtype=np.float64))
     except (TypeError, ValueError):
-        array = np.asarray([np.nan])
-    if array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array)):
+        return None
+    return array if array.ndim == 1 and array.size and np.all(np.isfinite(array)) else None
+
+
+def _axis_values(name: str, values) -> np.ndarray:
+    array = finite_list(values)
+    if array is None:
         raise ValueError(f"grid axis {name!r} must be a non-empty list of finite numbers, got {values!r}.")
     if len(np.unique(array)) != array.size:
         raise ValueError(f"grid axis {name!r}: values must be distinct (each is one coordinate), got "
@@ -146,7 +152,3 @@ class RunGrid:
         names = (*self.dims, "seed")
         return {n: c[i] for n, c, i in zip(names, coords, index, strict=True)}, dict(zip(names, index, strict=True))
 
-
-def speed_delays(term, speed: float) -> np.ndarray:
-    """The delays (ms) of ``term`` at conduction ``speed`` (mm/ms) from its tract lengths."""
-    return delays_from_distances(term.distances, speed)

@@ -24,9 +24,9 @@ import numpy as np
 import xarray as xr
 
 from . import batching, engine, hemodynamics, history, io, memory
-from .connectivity import delay_steps
+from .connectivity import delay_steps, delays_from_distances
 from .couplings import get_coupling
-from .grid import RunGrid, check_grid, speed_delays
+from .grid import RunGrid, check_grid, finite_list
 from .integrators import INTEGRATORS
 from .network import Network
 from .progress import Progress
@@ -292,8 +292,8 @@ def build_grid(net: Network, s: Settings, speeds=None):
             if term.delays is None
             else delay_steps(term.delays, s.dt, s.delay_rounding)
         )
-        per_speed = [] if speeds is None else [delay_steps(speed_delays(term, v), s.dt, s.delay_rounding)
-                                               for v in speeds]
+        per_speed = [] if speeds is None else [
+            delay_steps(delays_from_distances(term.distances, v), s.dt, s.delay_rounding) for v in speeds]
         h = max(history.horizon(m) for m in (per_speed or [lags]))  # a speed axis replaces the base delays
         static = tuple((name, term.params[name]) for name in kind.static)
         layout_name, layout = coupling_layout(term, lags, s.layout, backend)
@@ -642,11 +642,8 @@ def _check_batch_size(batch_size):
 
 
 def _check_ks(k):
-    try:
-        ks = np.atleast_1d(np.asarray(k, dtype=np.float64))
-    except (TypeError, ValueError):
-        ks = np.asarray([np.nan])
-    if ks.ndim != 1 or ks.size == 0 or not np.all(np.isfinite(ks)):
+    ks = finite_list(k)
+    if ks is None:
         raise ValueError(f"k must be a non-empty 1-D list of finite numbers, got {k!r}.")
     if len(np.unique(ks)) != ks.size:
         raise ValueError(f"k values must be distinct (each is one coordinate of the output), got {ks.tolist()}.")

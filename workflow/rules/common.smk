@@ -152,9 +152,6 @@ def round_files(wildcards=None):
 def sim_runtime_min(wildcards, attempt):
     """Walltime for SLURM: grows with the runs per job and the simulated time."""
     sim = config["simulation"]
-    points = 1
-    for values in mecfg.grid_axes(config).values():
-        points *= len(values)
-    runs = len(chunk_ks(wildcards)) * len(config["seeds"]) * points
+    runs = len(chunk_ks(wildcards)) * len(config["seeds"]) * mecfg.grid_points(config)
     steps = sim["duration"] / sim["dt"]
     return int(5 + attempt * runs * steps * 1e-6)
