@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from . import config as cfg
-from . import io
+from . import integrity, io
 from .datasets import read_matrix
 from .simulate import sweep_to_store
 
@@ -260,9 +260,7 @@ def aggregate(metric_stores: Sequence, out_zarr, out_csv, round_files: Sequence 
     table = table.merge(rounds, on=["coupling", "k"], how="left")
     table = table[table["round"].notna()]  # a coupling's rows at another coupling's refined k: never run
     table["round"] = table["round"].astype(int)
-    tmp = Path(out_csv).with_name(f".{Path(out_csv).name}.partial")
-    table.to_csv(tmp, index=False, float_format="%.6g")
-    os.replace(tmp, out_csv)
+    integrity.write_product(out_csv, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"), "summary table")
     logger.info("aggregated %d stores: %d runs -> %s, %s", len(datasets), len(table), out_zarr, out_csv)
     return summary
 
@@ -305,10 +303,7 @@ def refine_round(metric_stores: Sequence, settings: Mapping, out, round_index: i
     new = [float(f"{k:.12g}") for k in new]  # the config's k values are rounded alike (config.axis_values)
     record = {"coupling": coupling, "round": round_index, "metric": settings["metric"], "new_k": new,
               "settings": dict(settings), "known_k": metric["k"].values.tolist()}
-    tmp = Path(out).with_name(f".{Path(out).name}.partial")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, out)
+    integrity.write_product_text(out, json.dumps(record, indent=1), "refinement round")
     logger.info("refinement round %d of %s: %d new k %s (from %d known)", round_index, coupling, len(new), new,
                 metric.sizes["k"])
     return Path(out)
@@ -420,9 +415,7 @@ def fit_stage(config: Mapping, summary_path, out) -> Path:
         }
     payload = {"ranking": ranking, "refined": refined, "subjects": target.n_subjects,
                "metric": "fc_corr_group", **provenance_attrs(config, "fit")}
-    tmp = Path(out).with_name(f".{Path(out).name}.partial")
-    tmp.write_text(json.dumps(payload, indent=1, default=float, allow_nan=True))
-    os.replace(tmp, out)
+    integrity.write_product_text(out, json.dumps(payload, indent=1, default=float, allow_nan=True), "fit result")
     logger.info("fit stage: %d couplings ranked, %d refined, %.1f s -> %s", len(ranking), len(refined),
                 time.perf_counter() - start, out)
     return Path(out)

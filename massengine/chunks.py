@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from . import atomic
 from .io import MANIFEST
 
 
@@ -90,14 +90,17 @@ def register(directory, chunks: Sequence[tuple[str, list[float]]]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for name, ks in chunks:
         path = directory / f"{name}.json"
-        if not path.exists():
-            tmp = directory / f".{name}.json.{os.getpid()}"
-            tmp.write_text(json.dumps({"k": [float(k) for k in ks]}))
-            os.replace(tmp, path)
+        if registered(directory, name) is None:  # absent, or unreadable (truncated): written again
+            atomic.write_text(path, json.dumps({"k": [float(k) for k in ks]}), "chunk registry entry")
 
 
 def registered(directory, name: str) -> list[float] | None:
-    """The k values :func:`register` recorded for chunk ``name`` (``None`` if none)."""
+    """The k values :func:`register` recorded for chunk ``name`` (``None`` if none, or if
+    the record is unreadable: the planner then writes it again)."""
     path = Path(directory) / f"{name}.json"
-    return json.loads(path.read_text())["k"] if path.is_file() else None
+    try:
+        ks = json.loads(path.read_text())["k"]
+        return [float(k) for k in ks]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 

@@ -9,17 +9,18 @@ import datetime
 import glob
 import json
 import os
-import secrets
+import re
 import shutil
 import socket
 import time
 import warnings
-import zlib
 from pathlib import Path
 
 import jax
 import numpy as np
 import xarray as xr
+
+from . import atomic, integrity
 
 
 def version() -> str:
@@ -230,8 +231,12 @@ def as_store(sweep: xr.Dataset, extra_attrs: dict | None = None, time_chunk: int
     return label_coords(ds)
 
 
-MANIFEST = "massengine-manifest.json"  # written last into a store, before its atomic rename
-_IGNORED = (".snakemake",)  # Snakemake's timestamp file inside directory outputs
+# Manifests (every file of a store, sizes and CRC-32) and temporary names live in their own
+# modules; these names stay importable from here.
+MANIFEST = integrity.MANIFEST
+write_manifest = integrity.write_manifest
+verify_store = integrity.verify_store
+pid_alive = atomic.pid_alive
 
 
 class StoreError(ValueError):
@@ -244,65 +249,9 @@ def _regenerate_hint(path: Path) -> str:
             f"rewrite it with sweep_to_store(..., overwrite=True).")
 
 
-def _files(root: Path):
-    for f in sorted(root.rglob("*")):
-        rel = f.relative_to(root).as_posix()
-        if f.is_file() and rel != MANIFEST and not rel.startswith(_IGNORED):
-            yield rel, f
-
-
-def _crc32(path: Path) -> int:
-    crc = 0
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            crc = zlib.crc32(block, crc)
-    return crc
-
-
-def write_manifest(root) -> Path:
-    """Record every file of the store ``root`` (size and CRC-32) in its manifest."""
-    root = Path(root)
-    files = {rel: {"size": f.stat().st_size, "crc32": _crc32(f)} for rel, f in _files(root)}
-    manifest = {"format": 1, "massengine_version": version(), "files": files}
-    target = root / MANIFEST
-    target.write_text(json.dumps(manifest, indent=0, sort_keys=True))
-    return target
-
-
-def verify_store(path, checksums: bool = True) -> list[str]:
-    """Problems of the store ``path`` (empty when it is complete and intact).
-
-    Every file listed in the store's manifest must exist with its size and (``checksums``)
-    its CRC-32: a deleted chunk, a truncated or edited ``zarr.json`` or a store written
-    before manifests existed is reported, one line each, naming the store."""
-    path = Path(path)
-    name = str(path)
-    if not path.is_dir():
-        return [f"{name}: not a directory (no store here)."]
-    try:
-        manifest = json.loads((path / MANIFEST).read_text())
-        files = manifest["files"]
-    except FileNotFoundError:
-        return [f"{name}: no {MANIFEST} (incomplete, not written by massengine, or written by a "
-                f"massengine older than manifests): cannot be verified."]
-    except (ValueError, KeyError, TypeError):
-        return [f"{name}: {MANIFEST} is corrupt."]
-    problems = []
-    for rel, expected in files.items():
-        f = path / rel
-        if not f.is_file():
-            problems.append(f"{name}: missing file {rel}.")
-        elif f.stat().st_size != expected["size"]:
-            problems.append(f"{name}: {rel} has {f.stat().st_size} bytes, expected {expected['size']} "
-                            "(truncated or overwritten).")
-        elif checksums and _crc32(f) != expected["crc32"]:
-            problems.append(f"{name}: {rel} is corrupt (checksum mismatch).")
-    return problems
-
-
-def check_store(path, checksums: bool = True) -> None:
+def check_store(path, checksums=True) -> None:
     """Raise :class:`StoreError` (naming the store and how to regenerate it) unless the store
-    ``path`` verifies."""
+    ``path`` verifies (``checksums``: see :func:`massengine.integrity.verify_store`)."""
     problems = verify_store(path, checksums)
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
@@ -312,7 +261,9 @@ def check_store(path, checksums: bool = True) -> None:
 
 def find_stores(root) -> list[Path]:
     """Every store under ``root`` (``root`` itself if it is one): directories holding a
-    ``zarr.json`` or a manifest at their top, skipping temporary and set-aside copies."""
+    ``zarr.json`` or a manifest at their top, skipping temporary and set-aside copies. For
+    reading only (``massengine verify``): a campaign's start touches only its own stores
+    (:func:`massengine.outdir.campaign_stores`)."""
     root = Path(root)
     if _is_store(root):
         return [root]
@@ -329,52 +280,60 @@ def _is_store(path: Path) -> bool:
 
 
 def _is_empty_dir(path: Path) -> bool:
-    return path.is_dir() and not any(f for f in path.iterdir() if not f.name.startswith(_IGNORED))
+    return path.is_dir() and not any(f for f in path.iterdir() if not f.name.startswith(integrity.IGNORED))
+
+
+def store_attrs(path) -> dict | None:
+    """The root attributes of the zarr store ``path`` (its ``zarr.json``), or ``None``."""
+    try:
+        attrs = json.loads((Path(path) / "zarr.json").read_text()).get("attributes", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    return attrs if isinstance(attrs, dict) else None
+
+
+def is_massengine_store(path) -> bool:
+    """Whether the directory ``path`` is a store massengine wrote: it has a readable
+    manifest, or its attributes carry massengine's ``Conventions`` (a store of a version
+    older than manifests)."""
+    path = Path(path)
+    return path.is_dir() and (integrity.read_manifest(path) is not None
+                              or (store_attrs(path) or {}).get("Conventions") == CONVENTIONS)
+
+
+def foreign_files(path) -> list[str]:
+    """Files in the massengine store ``path`` that massengine did not write: not in its
+    manifest, or (a store without one) not zarr metadata or chunks."""
+    manifest = integrity.read_manifest(path)
+    if manifest is not None:
+        return [rel for rel, _ in integrity.store_files(Path(path)) if rel not in manifest["files"]]
+    zarr_names = ("zarr.json", ".zgroup", ".zattrs", ".zarray", ".zmetadata")
+    return [rel for rel, _ in integrity.store_files(Path(path))
+            if rel.rsplit("/", 1)[-1] not in zarr_names and "c" not in rel.split("/")[:-1]]
 
 
 def check_target(path, overwrite: bool = False) -> None:
-    """Refuse, before any work, to write a store over something it may not replace: a file or
-    a directory that is not a massengine store (never deleted), or an existing store unless
-    ``overwrite``."""
+    """Refuse, before any work, to write a store over something it may not replace: a file,
+    a directory that is not a massengine store, or a massengine store holding files it did
+    not write (none of them is ever deleted); an existing store unless ``overwrite``."""
     path = Path(path)
     if not path.exists() or _is_empty_dir(path):
         return
-    if not _is_store(path):
-        raise StoreError(f"{str(path)!r} exists and is not a massengine store; refusing to delete it. "
+    if not path.is_dir():
+        raise StoreError(f"{str(path)!r} exists and is a file, not a massengine store; refusing to replace it. "
                          "Choose another path, or move it away yourself.")
+    if not is_massengine_store(path):
+        raise StoreError(f"{str(path)!r} exists and is not a massengine store; refusing to delete it (it has "
+                         f"no {MANIFEST} and no Conventions={CONVENTIONS!r}). Choose another path, or move it "
+                         "away yourself.")
+    foreign = foreign_files(path)
+    if foreign:
+        listed = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise StoreError(f"store {str(path)!r} holds files massengine did not write ({listed}); refusing to "
+                         "delete them. Move them out (or the store away) yourself, or choose another path.")
     if not overwrite:
         raise StoreError(f"store {str(path)!r} already exists; pass overwrite=True to replace it, or "
                          "choose another path.")
-
-
-def _owner_tag() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user
-        return True
-    return True
-
-
-def _stale(leftover: Path, base: str) -> bool:
-    """A temporary copy of a writer that is gone: named ``.<store>.<kind>-<host>-<pid>-<rand>``
-    by :func:`write_store` (``.<store>.partial-<pid>`` by older versions), with that host being
-    this one and that pid dead. Another live writer's copy (or another host's) is left alone."""
-    kind, _, owner = leftover.name[len(base):].partition("-")
-    host = socket.gethostname()
-    if kind in ("tmp", "old") and owner.startswith(host + "-"):
-        pid = owner[len(host) + 1:].split("-")[0]
-    elif kind == "partial":  # older naming: .<store>.partial-<pid>
-        pid = owner
-    else:
-        return False
-    return pid.isdigit() and not pid_alive(int(pid))
 
 
 # A temporary copy written on another host (a cluster job) counts as abandoned once nothing
@@ -384,29 +343,66 @@ FOREIGN_IDLE_S = 3600.0
 
 
 def _idle_for(path: Path) -> float:
-    newest = max((f.stat().st_mtime for f in path.rglob("*")), default=path.stat().st_mtime)
+    files = path.rglob("*") if path.is_dir() else ()
+    newest = max((f.stat().st_mtime for f in files), default=path.stat().st_mtime)
     return time.time() - max(newest, path.stat().st_mtime)
 
 
-def remove_leftovers(root, other_hosts: bool = False) -> list[Path]:
-    """Remove the temporary copies (``.<store>.tmp-...``, ``.old-...``, ``.partial-...``) under
-    ``root`` whose writer is gone (this host, dead pid) — and, with ``other_hosts``, those of
-    other hosts too once untouched for :data:`FOREIGN_IDLE_S` (a job of a killed run on a
-    cluster node may still be writing: its pid cannot be checked from here). Returns what
-    was removed."""
+# A temporary name: ".<target>.<kind>-<owner>" (massengine.atomic), or ".<target>.partial"
+# (fixed, by an older version).
+_TEMPORARY = re.compile(r"^(\..+\.)(tmp|old|partial)(-.*)?$")
+
+
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is a temporary name massengine gives a file or store it writes."""
+    return bool(_TEMPORARY.match(name))
+
+
+def remove_leftovers(directories, other_hosts: bool = False) -> list[Path]:
+    """Remove the temporary copies (``.<name>.tmp-...``, ``.old-...``, ``.partial...``:
+    stores and files) directly in each of ``directories`` whose writer is gone (this host,
+    dead pid) — and, with ``other_hosts``, those of other hosts too once untouched for
+    :data:`FOREIGN_IDLE_S` (a job of a killed run on a cluster node may still be writing:
+    its pid cannot be checked from here). Only the folders named are looked at, not their
+    subfolders. Returns what was removed."""
+    if isinstance(directories, (str, os.PathLike)):
+        directories = [directories]
     removed = []
     host = socket.gethostname()
-    for leftover in sorted(Path(root).rglob(".*.zarr.*")):
-        name = leftover.name
-        base = name[: name.index(".zarr.") + len(".zarr.")]
-        kind, _, owner = name[len(base):].partition("-")
-        if not leftover.is_dir() or kind not in ("tmp", "old", "partial"):
-            continue
-        foreign = kind != "partial" and not owner.startswith(host + "-")
-        if _stale(leftover, base) or (other_hosts and foreign and _idle_for(leftover) > FOREIGN_IDLE_S):
-            shutil.rmtree(leftover, ignore_errors=True)
-            removed.append(leftover)
+    for directory in directories:
+        directory = Path(directory)
+        for leftover in sorted(directory.glob(".*")) if directory.is_dir() else ():
+            match = _TEMPORARY.match(leftover.name)
+            if not match:
+                continue
+            base, kind, owner = match.group(1), match.group(2), (match.group(3) or "-")[1:]
+            foreign = kind != "partial" and not owner.startswith(host + "-")
+            if atomic.stale(leftover, base) or (other_hosts and foreign and _idle_for(leftover) > FOREIGN_IDLE_S):
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
+                removed.append(leftover)
     return removed
+
+
+def _remove_stale_copies(target: Path) -> None:
+    base = atomic.temp_base(target)
+    for leftover in target.parent.glob(f"{glob.escape(base)}*"):
+        if atomic.stale(leftover, base):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+# Every variable's chunks: zstd (zarr's default codec) with its own checksum of each chunk,
+# so that a reader fails on a flipped byte instead of reading it as data.
+def _checksummed(ds: xr.Dataset) -> xr.Dataset:
+    from zarr.codecs import ZstdCodec
+
+    ds = ds.copy(deep=False)  # the caller's variables keep their encoding
+    for var in ds.variables.values():
+        var.encoding["compressors"] = (ZstdCodec(level=0, checksum=True),)
+        var.encoding.pop("compressor", None)
+    return ds
 
 
 def write_store(ds: xr.Dataset, path, stream=None, overwrite: bool = False, log=None,
@@ -414,15 +410,18 @@ def write_store(ds: xr.Dataset, path, stream=None, overwrite: bool = False, log=
     """Write ``ds`` to the zarr store ``path`` atomically and verifiably.
 
     The store is written beside its target under a temporary name owned by its writer
-    (``.<name>.tmp-<host>-<pid>-<random>``), gets a manifest of its files (sizes and CRC-32,
-    see :func:`verify_store`) and is renamed into place only when complete, so a killed job
-    never leaves a store that looks finished. Leftovers of writers that are gone (same host,
-    dead pid) are removed; those of live writers are not touched. A failure (full or
-    read-only disk) removes the partial copy and names the path.
+    (``.<name>.tmp-<host>-<pid>-<random>``, :mod:`massengine.atomic`), with every chunk
+    present (also those holding only the fill value) and checksummed by its codec, gets a
+    manifest of all its files (sizes and CRC-32, :mod:`massengine.integrity`), is flushed to
+    the disk and only then renamed into place, so a killed job never leaves a store that
+    looks finished. Leftovers of writers that are gone (same host, dead pid) are removed;
+    those of live writers are not touched. A failure (full or read-only disk) removes the
+    partial copy and names the path. A symbolic link at ``path`` stays: the store it points
+    to is written.
 
     ``path`` must not exist, be an empty directory, or (with ``overwrite=True``) be a
-    massengine store, which is then replaced (and ``log`` says so): a directory that is not a
-    store is never deleted (:class:`StoreError`).
+    massengine store holding only its own files, which is then replaced (and ``log`` says
+    so): nothing massengine did not write is ever deleted (:class:`StoreError`).
 
     With ``stream``, ``ds`` is a template whose lazy (dask) variables are not computed: only
     its layout, coordinates and attributes are written, then each ``(region, piece)`` of the
@@ -433,27 +432,25 @@ def write_store(ds: xr.Dataset, path, stream=None, overwrite: bool = False, log=
     summary stores, which are read from elsewhere.
     """
     path = Path(path)
-    check_target(path, overwrite)
-    base = f".{path.name}."
-    tmp = path.with_name(f"{base}tmp-{_owner_tag()}")
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    check_target(target, overwrite)
+    tmp = atomic.temp_path(target)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for leftover in path.parent.glob(f"{glob.escape(base)}*"):
-            if _stale(leftover, base):
-                shutil.rmtree(leftover, ignore_errors=True)
-        ds.to_zarr(tmp, mode="w", consolidated=False, compute=stream is None)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_copies(target)
+        _checksummed(ds).to_zarr(tmp, mode="w", consolidated=False, compute=stream is None,
+                                 write_empty_chunks=True)
         for region, piece in stream or ():
-            piece.to_zarr(tmp, region=region, consolidated=False)
+            piece.to_zarr(tmp, region=region, consolidated=False, write_empty_chunks=True)
         if consolidated:
             _consolidate(tmp)
-        write_manifest(tmp)
+        write_manifest(tmp, sync=True)
         _fault_injection(path)
-        _move_into_place(tmp, path, overwrite, log)
+        _move_into_place(tmp, target, overwrite, log)
     except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(err, OSError):
-            raise OSError(f"cannot write store {str(path)!r}: {err.strerror or err}. Check that the "
-                          "output directory is writable and has free space.") from err
+        if isinstance(err, OSError) and not isinstance(err, StoreError):
+            raise atomic.failure(target, err, "store") from err
         raise
     return path
 
@@ -473,15 +470,18 @@ def _move_into_place(tmp: Path, path: Path, overwrite: bool, log) -> None:
     appeared meanwhile) is first renamed aside, then deleted, so no moment has neither."""
     if not path.exists():
         os.replace(tmp, path)
+        atomic.fsync_path(path.parent)
         return
     check_target(path, overwrite)
     if _is_empty_dir(path):
         shutil.rmtree(path)
         os.replace(tmp, path)
+        atomic.fsync_path(path.parent)
         return
-    old = path.with_name(f".{path.name}.old-{_owner_tag()}")
+    old = atomic.temp_path(path, "old")
     os.replace(path, old)
     os.replace(tmp, path)
+    atomic.fsync_path(path.parent)
     shutil.rmtree(old, ignore_errors=True)
     message = f"replaced the existing store {str(path)!r} (overwrite=True)"
     if log is not None:
@@ -507,13 +507,28 @@ def _fault_injection(path: Path) -> None:
         raise OSError(f"fault injected by MASSENGINE_TEST_FAULT={spec}")
 
 
-def open_store(path, verify: bool = False) -> xr.Dataset:
-    """Open a store written by :func:`write_store` (lazily, dask-backed). With ``verify``,
-    first check it against its manifest (:func:`check_store`). A store whose metadata cannot
-    be read raises :class:`StoreError` naming it and how to regenerate it."""
+def _check_is_store(path: Path) -> None:
+    if not path.exists():
+        raise StoreError(f"{str(path)!r} does not exist; give the path of a store massengine wrote "
+                         "(e.g. <output_dir>/simulations/<coupling>/<chunk>.zarr).")
+    if not _is_store(path):
+        raise StoreError(f"{str(path)!r} is not a zarr store (no zarr.json in it); give the path of a store "
+                         "massengine wrote (e.g. <output_dir>/simulations/<coupling>/<chunk>.zarr).")
+
+
+def open_store(path, verify="metadata") -> xr.Dataset:
+    """Open a store written by :func:`write_store` (lazily, dask-backed), after checking it
+    against its manifest (:func:`check_store`): by default every file there with its size,
+    nothing else there, the metadata's checksums; the chunks' own checksums are checked by
+    their codec as they are read (a flipped byte raises instead of being read as data).
+    ``verify=True`` also reads every chunk's CRC-32 now; ``verify=False`` checks nothing (a
+    store without a manifest: one not written by massengine, or by a version older than
+    manifests). A store that fails, or whose metadata cannot be read, raises
+    :class:`StoreError` naming it and how to regenerate it."""
     path = Path(path)
-    if verify:
-        check_store(path)
+    _check_is_store(path)
+    if verify is not False:
+        check_store(path, "all" if verify is True else verify)
     if not (path / "zarr.json").exists() and not (path / ".zgroup").exists():
         raise StoreError(f"{str(path)!r} is not a complete massengine store (no zarr metadata). "
                          + _regenerate_hint(path))
@@ -531,8 +546,10 @@ def open_store(path, verify: bool = False) -> xr.Dataset:
 def provenance_text(path) -> str:
     """Human-readable provenance of a store: what produced it, with which settings, and
     whether it verifies against its manifest (:func:`verify_store`)."""
+    path = Path(path)
+    _check_is_store(path)
     problems = verify_store(path)
-    attrs = open_store(path).attrs
+    attrs = open_store(path, verify=False).attrs
     integrity = "ok (every file matches the manifest)" if not problems else "FAILED: " + " ".join(problems)
     lines = [f"store: {path}", f"integrity: {integrity}"]
     for key in sorted(attrs):
@@ -546,11 +563,41 @@ def provenance_text(path) -> str:
     return "\n".join(lines)
 
 
-def combine_chunks(datasets) -> xr.Dataset:
+# What every chunk of one campaign shares: stores differing in any of these (another
+# campaign's, an older config's) cannot be joined into one dataset.
+SHARED_ATTRS = ("duration_ms", "dt_ms", "transient_ms", "sample_every_steps", "integrator", "precision",
+                "delay_rounding", "delay_history", "noise_sigma", "monitor", "divergence_bound", "tr_ms",
+                "bold_signal", "bold_params", "node_model", "node_params", "grid_axes")
+
+
+def _mismatch(ds: xr.Dataset, first: xr.Dataset) -> str | None:
+    """What ``ds`` has that differs from ``first`` (settings, time axis, regions, seeds,
+    grid-axis values), or ``None``."""
+    for key in SHARED_ATTRS:
+        if ds.attrs.get(key) != first.attrs.get(key):
+            return f"attribute {key!r} ({ds.attrs.get(key)!r} vs {first.attrs.get(key)!r})"
+    for name in first.coords:
+        if name in ("k", "coupling") or first[name].ndim != 1:
+            continue
+        if name not in ds.coords or not np.array_equal(ds[name].values, first[name].values):
+            return f"coordinate {name!r}"
+    return None
+
+
+def combine_chunks(datasets, names=None) -> xr.Dataset:
     """Datasets of chunks (each one coupling, as a length-1 ``coupling`` dim, and some k
     values) as one ``(coupling, k, ...)`` dataset: each coupling's chunks joined along ``k``
     in k order (chunks of a refined or extended grid interleave), couplings padded with NaN
-    where one has a k another has not."""
+    where one has a k another has not. Chunks differing in their settings
+    (:data:`SHARED_ATTRS`), time axis, regions, seeds or grid axes are refused (``names``,
+    one per dataset, name them in the message)."""
+    datasets = list(datasets)
+    names = list(names) if names is not None else [f"dataset {i}" for i in range(len(datasets))]
+    for ds, name in zip(datasets[1:], names[1:], strict=True):
+        what = _mismatch(ds, datasets[0])
+        if what:
+            raise ValueError(f"{name} and {names[0]} differ in {what}: they are not chunks of one campaign "
+                             "and cannot be combined. Open each campaign's stores separately.")
     by_coupling: dict[str, list] = {}
     for ds in datasets:
         by_coupling.setdefault(str(ds["coupling"].values[0]), []).append(ds)
@@ -593,7 +640,8 @@ def open_campaign(output_dir) -> xr.Dataset:
     if not paths:
         raise ValueError(f"no trajectory stores under {str(root / 'simulations')!r} (simulations/<coupling>/"
                          "<chunk>.zarr); run the campaign first, or check output_dir.")
-    stores = [open_store(p).expand_dims("coupling") for p in paths]
-    ds = combine_chunks(stores).transpose("coupling", "k", ..., "seed", "time", "region", missing_dims="ignore")
+    stores = [open_store(p).expand_dims("coupling") for p in paths]  # each one verified
+    ds = combine_chunks(stores, names=[str(p) for p in paths])
+    ds = ds.transpose("coupling", "k", ..., "seed", "time", "region", missing_dims="ignore")
     return describe(ds, f"campaign {Path(output_dir).name}: all trajectories",
                     _call("open_campaign", output_dir=str(output_dir)))

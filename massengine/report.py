@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import viz
+from . import integrity, viz
 from .metrics import SCALARS
 
 SYNCHRONY_THRESHOLD = viz.SYNCHRONY_THRESHOLD
@@ -561,8 +561,4 @@ def build(summary: xr.Dataset, weights: np.ndarray, labels, examples: dict[str, 
              ".note{background:#eef4fb;border-left:4px solid #5b9bd5;padding:6px 10px}")
     page = f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title>" \
            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(page)
-    tmp.replace(path)
-    return path
+    return integrity.write_product_text(path, page, "report")

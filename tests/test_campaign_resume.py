@@ -80,6 +80,7 @@ def _fake_owner(out, pid, config_hash, host=None):
     record = {"host": host or socket.gethostname(), "pid": pid, "pid_start": outdir._start_time(pid),
               "workdir": "/elsewhere/clone", "config_hash": config_hash, "started": "2026-01-01 00:00:00"}
     (out / outdir.OWNER).write_text(json.dumps(record))
+    (out / outdir.MARKER).write_text("{}")  # a campaign's folder: its first start marked it
 
 
 def _tiny_hash(out):

@@ -119,9 +119,11 @@ def test_verify_passes_on_intact_stores(store, capsys):
 def test_a_truncated_zarr_json_gives_a_clear_message_not_a_json_error(store, tmp_path):
     path = _copy(store, tmp_path)
     (path / "zarr.json").write_text('{"zarr_format": 3, "node_')
+    with pytest.raises(io.StoreError, match=r"incomplete or corrupt: .*zarr.json has 25 bytes, expected"):
+        io.open_store(path)  # verified first, by default
     with pytest.raises(io.StoreError, match=r"cannot be read .* metadata is truncated or corrupt\. Move it "
                                             r"aside or delete it and rerun snakemake"):
-        io.open_store(path)
+        io.open_store(path, verify=False)
 
 
 def test_metrics_fail_on_an_incomplete_store_naming_it(store, tmp_path):
@@ -201,6 +203,7 @@ def test_a_campaign_start_removes_leftovers_of_gone_writers_on_any_host(tmp_path
         host = socket.gethostname()
         sims = tmp_path / "simulations" / "tanh"
         sims.mkdir(parents=True)
+        (tmp_path / outdir.MARKER).write_text("{}")  # a campaign's folder (the first start marked it)
         live = sims / f".chunk0000.zarr.tmp-{host}-{sleeper.pid}-ab"
         node = sims / f".chunk0001.zarr.tmp-node17-{sleeper.pid}-ab"  # a SLURM job of a killed run
         busy = sims / f".chunk0002.zarr.tmp-node18-{sleeper.pid}-cd"  # a job still streaming into it
