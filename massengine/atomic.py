@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import socket
 from collections.abc import Callable
@@ -64,22 +65,28 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+_TAG = re.compile(r"^(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]+$")
+
+
+def owner_of(tag: str) -> tuple[str, int] | None:
+    """``(host, pid)`` of an :func:`owner_tag` (``None`` for anything else); the host may
+    itself hold dashes, the pid and the random part never do."""
+    match = _TAG.match(tag)
+    return (match["host"], int(match["pid"])) if match else None
+
+
 def stale(leftover: Path, base: str) -> bool:
     """Whether ``leftover``, a temporary name of the target whose :func:`temp_base` is
-    ``base``, belongs to a writer that is gone: this host and a dead pid (``.partial-<pid>``
-    and ``.partial``: the naming of older versions, by a pid or by nobody). Another live
-    writer's copy, or another host's, is not stale."""
+    ``base``, belongs to a writer that is gone: this host (exactly) and a dead pid
+    (``.partial-<pid>`` and ``.partial``: the naming of older versions, by a pid or by
+    nobody). Another live writer's copy, or another host's, is not stale."""
     kind, _, owner = leftover.name[len(base):].partition("-")
-    host = socket.gethostname()
-    if kind in ("tmp", "old") and owner.startswith(host + "-"):
-        pid = owner[len(host) + 1:].split("-")[0]
-    elif kind == "partial":
-        pid = owner
-        if not pid:  # ".<name>.partial": fixed name of an older version, no owner recorded
-            return True
-    else:
-        return False
-    return pid.isdigit() and not pid_alive(int(pid))
+    if kind in ("tmp", "old"):
+        tag = owner_of(owner)
+        return tag is not None and tag[0] == socket.gethostname() and not pid_alive(tag[1])
+    if kind == "partial":
+        return owner == "" or (owner.isdigit() and not pid_alive(int(owner)))
+    return False
 
 
 def fsync_path(path) -> None:

@@ -375,7 +375,7 @@ def fit_stage(config: Mapping, summary_path, out) -> Path:
     from . import fit
 
     start = time.perf_counter()
-    summary = io.open_store(summary_path).load()
+    summary = io.open_store(summary_path, verify=True).load()
     fconf, sim = config["fit"], config["simulation"]
     target = cfg.empirical_target(config)
     ranking = rank_couplings(summary)
@@ -427,7 +427,7 @@ def make_report(config: Mapping, summary_path, stores: Mapping[str, Sequence[str
     opens with the fit to the empirical data."""
     from . import report  # matplotlib: only the report job pays for it
 
-    summary = io.open_store(summary_path)
+    summary = io.open_store(summary_path, verify=True)
     conn = cfg.load_connectome(config)
     variable = config["metrics"].get("variable") or summary.attrs.get("metrics_variable")
     _, best = report.best_match(summary.load())
@@ -435,7 +435,7 @@ def make_report(config: Mapping, summary_path, stores: Mapping[str, Sequence[str
     for coupling, paths in stores.items():
         k_best = best[coupling][0]
         for path in paths:
-            traj = io.open_store(path)
+            traj = io.open_store(path, verify=True)
             ks = traj["k"].values
             if (np.isnan(k_best) and path == paths[0]) or np.any(np.isclose(ks, k_best)):
                 var = variable if variable in traj else next(iter(traj.data_vars))

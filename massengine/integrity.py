@@ -26,7 +26,7 @@ from . import atomic
 
 MANIFEST = "massengine-manifest.json"  # written last into a store, before its atomic rename
 FORMAT = 2  # 1: the files present when it was written; 2: every chunk of every array present
-IGNORED = (".snakemake",)  # Snakemake's timestamp file inside directory outputs
+IGNORED = (".snakemake_timestamp",)  # Snakemake's timestamp file inside directory outputs
 
 
 def version() -> str:
@@ -58,12 +58,14 @@ def _entry(path: Path, sync: bool = False) -> dict:
     return {"size": path.stat().st_size, "crc32": crc32(path, sync)}
 
 
-def write_manifest(root, sync: bool = False, format: int = FORMAT) -> Path:
+def write_manifest(root, sync: bool = False, format: int = 1) -> Path:
     """Record every file of the store ``root`` (size and CRC-32) in its manifest. With
     ``sync`` (a writer about to rename the store into place) every file, folder and the
     manifest are flushed to the disk first: after a power loss the store is whole or absent.
-    ``format=1`` for a store whose chunks carry no codec checksum (an older store adopted):
-    readers then check every chunk's CRC-32."""
+    ``format``: 1 (the default) for a store whose chunks may carry no codec checksum (an
+    older store adopted; any store not written by :func:`massengine.io.write_store`): readers
+    then check every chunk's CRC-32; :data:`FORMAT` only for a store written with every chunk
+    present and checksummed."""
     root = Path(root)
     files = {rel: _entry(f, sync) for rel, f in store_files(root)}
     manifest = {"format": format, "massengine_version": version(), "files": files}
@@ -90,9 +92,11 @@ def has_manifest(root) -> bool:
     return read_manifest(root) is not None
 
 
-def _is_chunk(rel: str) -> bool:
-    """Whether the store file ``rel`` is a chunk (zarr 3: ``<array>/c/<i>/<j>``)."""
-    return "c" in rel.split("/")[:-1]
+def is_chunk(rel: str) -> bool:
+    """Whether the store file ``rel`` is a chunk (zarr 3: ``<array>/c/<i>/<j>``; of a
+    zero-dimensional array: ``<array>/c``)."""
+    parts = rel.split("/")
+    return "c" in parts[:-1] or (len(parts) > 1 and parts[-1] == "c")
 
 
 def _file_problems(name: str, rel: str, f: Path, expected, checksum: bool) -> list[str]:
@@ -136,11 +140,12 @@ def verify_store(path, checksums="all") -> list[str]:
     if manifest is None:
         return [f"{name}: {MANIFEST} is corrupt."]
     files = manifest["files"]
-    codec_checked = checksums == "metadata" and manifest.get("format", 1) >= 2
+    fmt = manifest.get("format", 1)
+    codec_checked = checksums == "metadata" and isinstance(fmt, int) and fmt >= 2
 
     def problems_of(item):
         rel, expected = item
-        checksum = checksums == "all" or (checksums == "metadata" and not (codec_checked and _is_chunk(rel)))
+        checksum = checksums == "all" or (checksums == "metadata" and not (codec_checked and is_chunk(rel)))
         return _file_problems(name, rel, path / rel, expected, checksum)
 
     with ThreadPoolExecutor(max_workers=4) as pool:  # zlib releases the GIL: checksums in parallel
@@ -151,18 +156,36 @@ def verify_store(path, checksums="all") -> list[str]:
     return problems
 
 
+def _expected_chunks(meta: dict) -> int:
+    shape = meta["shape"]
+    chunk = meta["chunk_grid"]["configuration"]["chunk_shape"]
+    count = 1
+    for size, step in zip(shape, chunk, strict=True):
+        count *= -(-int(size) // int(step))
+    return count
+
+
 def complete_without_manifest(path) -> bool:
     """Whether a store without a manifest (written by a massengine older than manifests)
     holds every chunk of every array: only such a store can be trusted (a missing chunk
-    would be read as the fill value, NaN, unnoticed)."""
-    import zarr
-
+    would be read as the fill value, NaN or False, unnoticed). Read from the arrays'
+    ``zarr.json`` and the chunk files present (no zarr API whose meaning may change)."""
+    root = Path(path)
+    arrays = 0
     try:
-        group = zarr.open_group(str(path), mode="r")
-        arrays = list(group.arrays())
-        return bool(arrays) and all(array.nchunks_initialized == array.nchunks for _, array in arrays)
-    except Exception:  # unreadable metadata: not complete
+        for meta_file in root.rglob("zarr.json"):
+            meta = json.loads(meta_file.read_text())
+            if meta.get("node_type") != "array":
+                continue
+            arrays += 1
+            folder = meta_file.parent
+            present = sum(1 for f in folder.rglob("*")
+                          if f.is_file() and is_chunk(f"{folder.name}/{f.relative_to(folder).as_posix()}"))
+            if present != _expected_chunks(meta):
+                return False
+    except (OSError, ValueError, KeyError, TypeError):  # unreadable or unknown metadata: not complete
         return False
+    return arrays > 0
 
 
 # ---- products: single files with a sidecar manifest ---------------------------------------

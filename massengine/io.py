@@ -309,7 +309,7 @@ def foreign_files(path) -> list[str]:
         return [rel for rel, _ in integrity.store_files(Path(path)) if rel not in manifest["files"]]
     zarr_names = ("zarr.json", ".zgroup", ".zattrs", ".zarray", ".zmetadata")
     return [rel for rel, _ in integrity.store_files(Path(path))
-            if rel.rsplit("/", 1)[-1] not in zarr_names and "c" not in rel.split("/")[:-1]]
+            if rel.rsplit("/", 1)[-1] not in zarr_names and not integrity.is_chunk(rel)]
 
 
 def check_target(path, overwrite: bool = False) -> None:
@@ -343,28 +343,42 @@ FOREIGN_IDLE_S = 3600.0
 
 
 def _idle_for(path: Path) -> float:
-    files = path.rglob("*") if path.is_dir() else ()
-    newest = max((f.stat().st_mtime for f in files), default=path.stat().st_mtime)
-    return time.time() - max(newest, path.stat().st_mtime)
+    try:
+        files = path.rglob("*") if path.is_dir() else ()
+        newest = max((f.stat().st_mtime for f in files), default=path.stat().st_mtime)
+        return time.time() - max(newest, path.stat().st_mtime)
+    except OSError:  # renamed or removed meanwhile (its writer finished): not idle
+        return 0.0
 
 
-# A temporary name: ".<target>.<kind>-<owner>" (massengine.atomic), or ".<target>.partial"
-# (fixed, by an older version).
-_TEMPORARY = re.compile(r"^(\..+\.)(tmp|old|partial)(-.*)?$")
+# The temporary names massengine gives (massengine.atomic): ".<target>.tmp-<host>-<pid>-<8 hex>"
+# and ".old-..."; and those of older versions, which only stores and the campaign's products
+# had: ".<store>.zarr.partial-<pid>" and ".<product>.partial". Nothing else is ever removed.
+_TEMPORARY = re.compile(r"^(\..+\.)(tmp|old)-(.+-\d+-[0-9a-f]+)$")
+_OLDER_TEMPORARY = re.compile(
+    r"^(\..+\.zarr\.)partial-(\d+)$|^(\.(?:summary\.csv|report\.html|fit\.json|round\d+\.json)\.)partial$")
 
 
 def is_temporary(name: str) -> bool:
     """Whether ``name`` is a temporary name massengine gives a file or store it writes."""
-    return bool(_TEMPORARY.match(name))
+    return bool(_TEMPORARY.match(name) or _OLDER_TEMPORARY.match(name))
+
+
+def _temporary_base(name: str) -> str | None:
+    match = _TEMPORARY.match(name)
+    if match:
+        return match.group(1)
+    match = _OLDER_TEMPORARY.match(name)
+    return (match.group(1) or match.group(3)) if match else None
 
 
 def remove_leftovers(directories, other_hosts: bool = False) -> list[Path]:
-    """Remove the temporary copies (``.<name>.tmp-...``, ``.old-...``, ``.partial...``:
-    stores and files) directly in each of ``directories`` whose writer is gone (this host,
-    dead pid) — and, with ``other_hosts``, those of other hosts too once untouched for
-    :data:`FOREIGN_IDLE_S` (a job of a killed run on a cluster node may still be writing:
-    its pid cannot be checked from here). Only the folders named are looked at, not their
-    subfolders. Returns what was removed."""
+    """Remove the temporary copies (``.<name>.tmp-<host>-<pid>-<random>``, ``.old-...``, and
+    older versions' ``.partial`` names: stores and files) directly in each of
+    ``directories`` whose writer is gone (this host, dead pid) — and, with ``other_hosts``,
+    those of other hosts too once untouched for :data:`FOREIGN_IDLE_S` (a job of a killed
+    run on a cluster node may still be writing: its pid cannot be checked from here). Only
+    the folders named are looked at, not their subfolders. Returns what was removed."""
     if isinstance(directories, (str, os.PathLike)):
         directories = [directories]
     removed = []
@@ -372,11 +386,11 @@ def remove_leftovers(directories, other_hosts: bool = False) -> list[Path]:
     for directory in directories:
         directory = Path(directory)
         for leftover in sorted(directory.glob(".*")) if directory.is_dir() else ():
-            match = _TEMPORARY.match(leftover.name)
-            if not match:
+            base = _temporary_base(leftover.name)
+            if base is None:
                 continue
-            base, kind, owner = match.group(1), match.group(2), (match.group(3) or "-")[1:]
-            foreign = kind != "partial" and not owner.startswith(host + "-")
+            tag = atomic.owner_of(leftover.name[len(base):].partition("-")[2])
+            foreign = tag is not None and tag[0] != host
             if atomic.stale(leftover, base) or (other_hosts and foreign and _idle_for(leftover) > FOREIGN_IDLE_S):
                 if leftover.is_dir() and not leftover.is_symlink():
                     shutil.rmtree(leftover, ignore_errors=True)
@@ -444,7 +458,7 @@ def write_store(ds: xr.Dataset, path, stream=None, overwrite: bool = False, log=
             piece.to_zarr(tmp, region=region, consolidated=False, write_empty_chunks=True)
         if consolidated:
             _consolidate(tmp)
-        write_manifest(tmp, sync=True)
+        write_manifest(tmp, sync=True, format=integrity.FORMAT)  # every chunk, each checksummed
         _fault_injection(path)
         _move_into_place(tmp, target, overwrite, log)
     except BaseException as err:
@@ -482,7 +496,11 @@ def _move_into_place(tmp: Path, path: Path, overwrite: bool, log) -> None:
     os.replace(path, old)
     os.replace(tmp, path)
     atomic.fsync_path(path.parent)
-    shutil.rmtree(old, ignore_errors=True)
+    if foreign_files(old):  # a file was put into the old store meanwhile: kept, not deleted
+        warnings.warn(f"the replaced store {str(path)!r} held files massengine did not write; it is kept as "
+                      f"{str(old)!r}: move out what you need, then delete it.", UserWarning, stacklevel=3)
+    else:
+        shutil.rmtree(old, ignore_errors=True)
     message = f"replaced the existing store {str(path)!r} (overwrite=True)"
     if log is not None:
         log(message)

@@ -45,7 +45,7 @@ MARKER = ".massengine-campaign.json"  # this folder is a massengine campaign's
 CAMPAIGN_ENTRIES = ("simulations", "metrics", "summary.zarr", "summary.csv", "report.html", "fit.json", "logs",
                     "refine", ".chunks", ".cache", OWNER, MARKER)
 PRODUCTS = ("summary.csv", "report.html", "fit.json")
-_ASIDE = re.compile(r"\.corrupt-\d{8}T\d{6}$")
+_ASIDE = re.compile(r"\.corrupt-\d{8}T\d{6}(-\d+)?$")
 
 
 class NotACampaign(RuntimeError):
@@ -100,7 +100,10 @@ def owner_alive(record: dict) -> bool | None:
     """True/False for a record of this host; None when it names another host (unknown)."""
     if record.get("host") != socket.gethostname():
         return None
-    pid = int(record["pid"])
+    try:
+        pid = int(record["pid"])
+    except (TypeError, ValueError):  # a record no start wrote: nobody to wait for
+        return False
     if not io.pid_alive(pid):
         return False
     start = _start_time(pid)
@@ -237,8 +240,7 @@ def adopt_or_refuse(out, dry: bool = False, log=print) -> None:
     entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     foreign = [name for name in entries if not _known(name)]
     # Names no user would give, or one of the campaign's stores: a campaign's folder.
-    evidence = any(name in (OWNER, ".chunks") or io.is_temporary(name) for name in entries) or any(
-        _ours(s) for s in campaign_stores(out))
+    evidence = any(name in (OWNER, ".chunks") for name in entries) or any(_ours(s) for s in campaign_stores(out))
     if foreign or (entries and not evidence):
         shown = ", ".join(foreign[:4] or entries[:4]) + (" ..." if len(foreign or entries) > 4 else "")
         raise NotACampaign(
@@ -255,6 +257,9 @@ def adopt_or_refuse(out, dry: bool = False, log=print) -> None:
 
 def _aside(path: Path, stamp: str, dry: bool) -> Path:
     aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while aside.exists() or aside.is_symlink():  # never onto an earlier one of the same second
+        aside, n = path.with_name(f"{path.name}.corrupt-{stamp}-{n}"), n + 1
     if not dry:
         os.replace(path, aside)
     return aside

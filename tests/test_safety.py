@@ -354,9 +354,9 @@ def test_provenance_of_a_plain_folder_says_what_it_is_and_advises_no_deletion(tm
 
 
 def test_no_entry_point_touches_a_tree_of_user_files(tmp_path, store, capsys):
-    from conftest import TINY, snakemake
-
     from massengine import cli
+
+    from conftest import TINY, snakemake
 
     tree = _user_tree(tmp_path / "mine")
     (tree / "link.txt").symlink_to(tree / "summary.csv")
@@ -388,3 +388,25 @@ def test_no_entry_point_touches_a_tree_of_user_files(tmp_path, store, capsys):
             outdir.start(tree, "h", argv, log=lambda m: None)
     capsys.readouterr()
     assert snapshot(tree) == before
+
+
+def test_hidden_user_files_that_look_temporary_are_never_removed(tmp_path):
+    names = [".bashrc.old", ".notes.tmp", ".data.partial", ".config.old-2023", ".x.zarr.tmp-laptop"]
+    for folder in (tmp_path / "user", tmp_path / "campaign"):
+        folder.mkdir()
+        for name in names:
+            (folder / name).write_text("mine")
+        (folder / ".cfg.old").mkdir()
+    before = snapshot(tmp_path / "user")
+    with pytest.raises(outdir.NotACampaign):  # hidden files are no evidence of a campaign
+        outdir.start(tmp_path / "user", "h", ["--cores", "1"], log=lambda m: None)
+    assert snapshot(tmp_path / "user") == before
+    assert io.remove_leftovers([tmp_path / "campaign"], other_hosts=True) == []
+
+
+def test_a_host_whose_name_starts_like_ours_is_another_host(tmp_path, monkeypatch):
+    monkeypatch.setattr(socket, "gethostname", lambda: "c")
+    copy = tmp_path / ".s.zarr.tmp-c-10234-999999-abcd1234"  # host "c-10234", pid 999999
+    copy.mkdir()
+    assert not atomic.stale(copy, ".s.zarr.")
+    assert io.remove_leftovers([tmp_path]) == [] and copy.exists()
