@@ -43,6 +43,13 @@ def _check(args) -> int:
         config, problems = mecfg.check_file(args.config, args.schema)
     except Exception as err:  # never a traceback for a config: one line, then out
         config, problems = None, [f"{args.config}: {type(err).__name__}: {err}"]
+    if not problems:  # a folder of someone else's files: the run would refuse it (massengine/outdir.py)
+        from . import outdir
+
+        try:
+            outdir.adopt_or_refuse(mecfg.output_dir(config), dry=True)
+        except outdir.NotACampaign as err:
+            problems = [f"output_dir: {err}"]
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:

@@ -68,6 +68,37 @@ def check_keys(config: Mapping, schema: Mapping, prefix: str = "") -> None:
             _fail(path, f"unknown key; valid keys here: {valid}.{closest(str(key), props)}")
 
 
+# What a config file may expand to: far more than any campaign needs, far less than what a
+# few bytes of nested YAML aliases (&a [*b, *b, ...]) expand to, which would hang the schema's
+# validation for minutes.
+MAX_CONFIG_VALUES = 200_000
+
+
+def check_before_defaults(config: Mapping) -> None:
+    """Checks of the config as written, before the schema fills in defaults: its size once
+    YAML aliases are expanded (:data:`MAX_CONFIG_VALUES`, counted in well under a second),
+    and a connectome given both by name and by files."""
+    count, stack = 0, [config]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Mapping):
+            children = list(value.values())
+        elif isinstance(value, (list, tuple)):
+            children = list(value)
+        else:
+            continue
+        count += len(children)
+        if count > MAX_CONFIG_VALUES:
+            raise ConfigError(f"(top level): the config holds more than {MAX_CONFIG_VALUES:,} values once its YAML "
+                              "aliases (*name) are expanded; a campaign needs far fewer. Write the values out, or "
+                              "give long lists as {start, stop, num}.")
+        stack.extend(children)
+    spec = config.get("connectome") if isinstance(config, Mapping) else None
+    if isinstance(spec, Mapping) and spec.get("name") and spec.get("weights"):
+        _fail("connectome", f"give either name (a bundled connectome, here {spec['name']!r}) or weights (your own "
+              "files), not both: remove one of them.")
+
+
 # ---- reading the pieces -------------------------------------------------------------------
 
 
@@ -182,6 +213,11 @@ def load_connectome(config: Mapping) -> Connectome:
     except ValueError as err:
         key = "connectome.weights" if spec.get("weights") else "connectome.name"
         _fail(key, str(err))
+    repeated = sorted({str(label) for label in conn.labels if list(conn.labels).count(label) > 1})
+    if repeated:
+        key = "connectome.labels" if spec.get("labels") else "connectome.name"
+        _fail(key, f"region labels must be distinct (each names one region of the output); repeated: "
+              f"{', '.join(repeated[:5])}. Fix the labels file.")
     if spec.get("normalize"):
         conn = Connectome(
             weights=normalize_weights(conn.weights, spec["normalize"]), distances=conn.distances,
@@ -218,6 +254,9 @@ def _node(config: Mapping, n: int):
                   f"{', '.join(model.parameters)}." + closest(key, model.parameters))
         spec = model.parameters[key]
         arr = np.asarray(value, dtype=np.float64)
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.size != n):
+            _fail(f"node.params.{key}", f"a list needs one value per region ({n}), got shape {arr.shape}; or give "
+                  "one number for every region.")
         if (spec.low is not None and np.any(arr < spec.low)) or (spec.high is not None and np.any(arr > spec.high)):
             _fail(f"node.params.{key}", f"{value!r} is outside the valid range [{spec.low}, {spec.high}] "
                   f"({spec.doc}, {spec.units or 'dimensionless'}).")
@@ -314,6 +353,33 @@ def stage_config(config: Mapping, stage: str, coupling: str | None = None) -> di
     return json.loads(json.dumps(jsonable(sliced), sort_keys=True))
 
 
+# Config keys naming a data file a stage reads (besides the connectome, which a chunk's id
+# hashes as loaded).
+INPUT_FILES = ("metrics.target_fc", "fit.empirical_fc", "fit.empirical_bold")
+
+
+def _file_digest(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def with_input_digests(sliced: Mapping, config: Mapping) -> dict:
+    """``sliced`` (a stage's config slice) with a hash of the contents of every data file it
+    names (:data:`INPUT_FILES`) as ``input_digests``: a file overwritten in place changes
+    what the stage depends on, so Snakemake reruns it. A slice naming no file is returned
+    unchanged."""
+    digests = {}
+    for key in INPUT_FILES:
+        section, name = key.split(".")
+        if (sliced.get(section) or {}).get(name) and (config.get(section) or {}).get(name):
+            path = os.path.expanduser(config[section][name])
+            digests[key] = _file_digest(path) if os.path.isfile(path) else "missing"
+    return {**sliced, "input_digests": digests} if digests else dict(sliced)
+
+
 def _bold_kwargs(sim: Mapping) -> dict:
     """``tr``, ``bold_signal``, ``bold_params`` of ``monitor: bold`` (checked: tr a multiple of dt)."""
     if sim.get("monitor") != "bold":
@@ -348,8 +414,31 @@ def sweep_kwargs(config: Mapping) -> dict:
     )
 
 
+def output_dir(config: Mapping) -> str:
+    """``output_dir`` as the campaign uses it everywhere: ``~`` expanded, no trailing ``/``.
+    Refused: empty, the working directory or a folder above it (``.``, ``..``, ``/``: a
+    campaign needs a folder of its own), and a path that is, or lies under, a file."""
+    raw = config.get("output_dir")
+    fix = "name a folder of the campaign's own, e.g. results/my_campaign."
+    if not isinstance(raw, str) or not raw.strip():
+        _fail("output_dir", f"empty; {fix}")
+    path = os.path.expanduser(raw.strip())
+    path = path.rstrip("/") or "/"
+    resolved, here = Path(path).resolve(), Path.cwd().resolve()
+    if resolved == here or resolved in here.parents:
+        _fail("output_dir", f"{raw!r} is the working directory or a folder above it (the campaign would claim "
+              f"and check everything there); {fix}")
+    for above in (Path(path), *Path(path).parents):
+        if above.exists():
+            if not above.is_dir():
+                _fail("output_dir", f"{raw!r}: {str(above)!r} is a file, not a folder; {fix}")
+            break
+    return path
+
+
 def check(config: Mapping) -> None:
     """Every semantic check, before any job starts. Raises :class:`ConfigError`."""
+    output_dir(config)
     sim = config["simulation"]
     if sim["transient"] >= sim["duration"]:
         _fail("simulation.transient", f"{sim['transient']} ms must be shorter than simulation.duration "
@@ -364,7 +453,18 @@ def check(config: Mapping) -> None:
         _fail("seeds", "give at least one seed, e.g. [0].")
     if len(set(config["seeds"])) != len(config["seeds"]):
         _fail("seeds", f"seeds must be distinct (each names one run), got {config['seeds']}.")
+    from .simulate import _check_seeds, _sigma
+
+    try:
+        _check_seeds(config["seeds"])
+    except ValueError as err:
+        _fail("seeds", str(err))
     conn = load_connectome(config)
+    if config.get("noise") not in (None, 0, {}):
+        try:
+            _sigma(config["noise"], _node(config, conn.n_regions), conn.n_regions)
+        except ValueError as err:
+            _fail("noise", str(err))
     settings = None
     for i, name in enumerate(config["couplings"]):
         net = network(config, name, conn, quiet=i > 0)
@@ -539,14 +639,13 @@ def _check_metrics(config: Mapping, settings, conn: Connectome) -> None:
 
 
 def check_target_fc(fc, key: str = "target_fc") -> None:
-    """A target FC must vary off its diagonal: a constant one correlates with nothing, and the
-    report would silently rank k by the structural connectivity instead."""
-    fc = np.asarray(fc, dtype=np.float64)
-    off = fc[~np.eye(fc.shape[0], dtype=bool)]
-    if off.size == 0 or not np.all(np.isfinite(off)) or np.ptp(off) == 0:
-        _fail(key, "the target FC is constant (or non-finite) off its diagonal: correlation with it is undefined "
-              "and nothing could be ranked by it. Give an empirical FC matrix, or leave target_fc out to rank "
-              "by the structural connectivity.")
+    """:func:`massengine.metrics.check_target_fc` as a :class:`ConfigError` naming ``key``."""
+    from .metrics import check_target_fc as check
+
+    try:
+        check(fc)
+    except ValueError as err:
+        _fail(key, str(err))
 
 
 def check_file(path, schema_file=None) -> tuple[dict | None, list[str]]:
@@ -568,6 +667,10 @@ def check_file(path, schema_file=None) -> tuple[dict | None, list[str]]:
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
         what = getattr(err, "problem", None) or str(err).splitlines()[0]
         return None, [f"{path}: not valid YAML{at}: {what}."]
+    try:
+        check_before_defaults(config)  # first: even a repr of an alias bomb would not end
+    except ConfigError as err:
+        return None, [str(err)]
     if config is None:
         return None, [f"{path}: the file is empty; a campaign config is a mapping of keys (see config/config.yaml)."]
     if not isinstance(config, Mapping):

@@ -161,6 +161,8 @@ class Network:
                 f"node must be a node model instance such as massengine.nodes.Hopf(), got {node!r}."
             )
         if terms is None:
+            for name, matrix in (("weights", weights), ("distances", distances), ("delays", delays)):
+                _check_numeric(name, matrix)
             _check_network_memory(weights, with_delays=distances is not None or delays is not None)
             terms = [
                 _single_term(
@@ -244,6 +246,22 @@ class Network:
     def __repr__(self) -> str:
         parts = [f"{t.coupling}(k={t.params['k']!r}, {t.coupled_var}->{t.target})" for t in self.terms]
         return f"Network({self.node!r}, N={self.n_regions}, terms=[{', '.join(parts)}])"
+
+
+def _check_numeric(name: str, matrix) -> None:
+    """A matrix given as nested lists must be rectangular and numeric (NumPy's own message,
+    "inhomogeneous shape" or "could not convert", names neither the argument nor the fix)."""
+    if matrix is None or not is_concrete(matrix):
+        return
+    try:
+        if hasattr(matrix, "dtype"):  # an array already: its type says it all (never copy 10 000²)
+            if np.dtype(matrix.dtype).kind not in "biuf" and np.dtype(matrix.dtype).name != "bfloat16":
+                raise TypeError
+        else:
+            np.asarray(matrix, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an (N, N) matrix of numbers: its rows have different lengths, or some "
+                         "entries are not numbers. Give a square array (e.g. numpy.loadtxt of the file).") from None
 
 
 def _check_network_memory(weights, with_delays: bool) -> None:

@@ -194,6 +194,8 @@ def resolve_settings(net: Network, duration, dt, transient, sample_every, integr
                          f"{monitor!r}): set monitor='bold' or drop them.")
     record = _check_record(net, record)
     bound = _check_bound(net, divergence_bound)
+    if noise is not None:
+        _sigma(noise, net.node, net.n_regions)  # refused now (unknown variable, not a number), not mid-run
     settings = Settings(float(duration), float(dt), float(transient), int(sample_every),
                         integrator, precision, delay_rounding, history_mode, noise, monitor, record, layout,
                         bound, bold_params)
@@ -258,7 +260,13 @@ def _sigma(noise, model, n_regions: int):
     sigma = np.zeros((len(model.state_vars), n_regions))
     items = noise.items() if isinstance(noise, Mapping) else [(v, noise) for v in model.state_vars]
     for var, value in items:
-        value = np.asarray(value, dtype=np.float64)
+        try:
+            if isinstance(value, (bool, np.bool_, str, bytes)):  # True is not sigma = 1, "abc" no number
+                raise TypeError
+            value = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"noise for {var!r} must be a number (a sigma >= 0), or a list of one per region; "
+                             f"got {value!r}.") from None
         if value.shape not in ((), (n_regions,)) or not np.all(np.isfinite(value)) or np.any(value < 0):
             raise ValueError(
                 f"noise for {var!r} must be a finite sigma >= 0, scalar or shape ({n_regions},); "
@@ -798,6 +806,10 @@ def _memory_plan(spec, params, n_regions: int, s: Settings, n_runs: int, chunk_s
     (on a CPU, out of the same memory); ``device_held``: samples per run kept on the device
     across segments (``integrate``'s differentiable trajectory); ``per_run_bytes``: what
     per-run parameters add to each run (its own lags on a speed grid)."""
+    whole = isinstance(chunk_samples, (int, np.integer)) and not isinstance(chunk_samples, bool)
+    if chunk_samples is not None and (not whole or chunk_samples < 1):
+        raise ValueError(f"chunk_samples must be an integer >= 1 (or None: chosen from the free memory), got "
+                         f"{chunk_samples!r}.")
     backend = current_backend()
     fp = batching.footprint(spec, params, n_regions, np.dtype(s.precision).itemsize)
     fp = batching.Footprint(fp.fixed + fp.per_sample * device_held + per_run_bytes, fp.per_sample)

@@ -9,7 +9,8 @@ import massengine.chunks as mechunks
 import massengine.config as mecfg
 import massengine.outdir
 
-OUT = config["output_dir"].rstrip("/")
+# Home folder expanded, trailing slash dropped, unsafe folders and files refused (massengine/config.py).
+OUT = mecfg.output_dir(config)
 COUPLINGS = list(config["couplings"])
 # Jobs (local subprocesses, cluster jobs: they inherit this environment) cut the k grid as
 # this Snakemake did, whatever host they run on.
@@ -23,13 +24,15 @@ ROUNDS = REFINE["rounds"]
 REFINE_PARAMS = {key: value for key, value in REFINE.items() if key != "rounds"}
 RESOLVED = mecfg.jsonable(config)
 # What the report receives: the whole config, keys sorted (a reordered YAML file reruns nothing).
-REPORT_CONFIG = json.loads(json.dumps(RESOLVED, sort_keys=True))
+# With a hash of every data file's contents (a file overwritten in place reruns what reads it).
+REPORT_CONFIG = json.loads(json.dumps(mecfg.with_input_digests(RESOLVED, RESOLVED), sort_keys=True))
 # Empirical data configured: a fit stage (ranking, gradient refinement) feeds the report.
 FITTING = mecfg.has_empirical(config)
 FIT_OUTPUTS = [f"{OUT}/fit.json"] if FITTING else []
 # What the fit stage reads: everything a simulation reads, the metrics (windows, variable), fit.
-FIT_CONFIG = json.loads(json.dumps({key: RESOLVED[key] for key in ("connectome", "node", "couplings", "seeds",
-                                    "noise", "simulation", "metrics", "fit") if key in RESOLVED}, sort_keys=True))
+FIT_CONFIG = json.loads(json.dumps(mecfg.with_input_digests(
+    {key: RESOLVED[key] for key in ("connectome", "node", "couplings", "seeds", "noise", "simulation", "metrics", "fit")
+     if key in RESOLVED}, RESOLVED), sort_keys=True))
 # JAX's persistent compilation cache, shared by every job of the campaign.
 JAX_CACHE = f"{OUT}/.cache/jax"
 

@@ -5,7 +5,8 @@ rule metrics:
     output:
         directory(f"{OUT}/metrics/{{coupling}}/{{chunk}}.zarr"),
     params:
-        config=mecfg.stage_config(config, "metrics"),
+        # The data files it reads are hashed in: one overwritten in place reruns the metrics.
+        config=mecfg.with_input_digests(mecfg.stage_config(config, "metrics"), config),
     log:
         f"{OUT}/logs/metrics/{{coupling}}_{{chunk}}.log",
     threads: 1
