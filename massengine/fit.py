@@ -386,7 +386,15 @@ class FitResult:
 
 def _bounds(net: Network, name: str, given) -> tuple[float, float]:
     if given is not None and name in given:
-        low, high = given[name]
+        try:
+            low, high = given[name]
+            low, high = (None if low is None else float(low)), (None if high is None else float(high))
+        except (TypeError, ValueError):
+            raise ValueError(f"bounds[{name!r}] must be a pair (low, high) of numbers or None, got "
+                             f"{given[name]!r}.") from None
+        if any(b is not None and math.isnan(b) for b in (low, high)) or (
+                low is not None and high is not None and low >= high):
+            raise ValueError(f"bounds[{name!r}] = {given[name]!r}: low must be below high (e.g. (0.0, 1.0)).")
     elif name in ("k", "noise"):
         low, high = 0.0, None
     else:
@@ -423,6 +431,7 @@ def _problem(net: Network, target, params, init, duration, dt, transient, sample
         raise ValueError(f"region-count mismatch: the network has {net.n_regions} regions, the "
                          f"empirical FC {target.n_regions}.")
     target_fc = target.group_fc
+    metrics.check_target_fc(target_fc)
     variable = variable or net.node.default_record[0]
     fc_of = fc_of or jax_fc
     init = dict(init or {})
@@ -517,6 +526,12 @@ def fit_parameters(net: Network, target, params: Sequence[str] = ("k",), *, init
     t0 = time.perf_counter()
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}.")
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.number)) or not (
+            math.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a finite number > 0 (a step in parameter units, e.g. 0.05), "
+                         f"got {learning_rate!r}.")
+    for name in bounds or {}:  # refused before any simulation
+        _bounds(net, name, bounds)
     problem = _problem(net, target, params, init, duration, dt, transient, sample_every, variable, noise,
                        seed, integrator, precision, delay_rounding, history, loss, fc_of)
     params, start, target_fc = problem.params, problem.start, problem.target_fc

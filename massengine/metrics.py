@@ -200,6 +200,18 @@ def _core(da: xr.DataArray, fn, out_dims, sizes=None, dtype=np.float64):
     )
 
 
+def check_target_fc(fc) -> None:
+    """A target FC must vary off its diagonal: a constant one correlates with nothing (the
+    report would silently rank k by the structural connectivity instead, a fit would have
+    nothing to follow). Raises :class:`ValueError`."""
+    fc = np.asarray(fc, dtype=np.float64)
+    off = fc[~np.eye(fc.shape[0], dtype=bool)]
+    if off.size == 0 or not np.all(np.isfinite(off)) or np.ptp(off) == 0:
+        raise ValueError("the target FC is constant (or non-finite) off its diagonal: correlation with it is "
+                         "undefined and nothing could be ranked or fitted by it. Give an empirical FC matrix, or "
+                         "leave target_fc out to rank by the structural connectivity.")
+
+
 def compute(traj: xr.Dataset, variable: str, weights: np.ndarray, fcd_window_ms: float,
             fcd_step_ms: float, band=None, target_fc: np.ndarray | None = None) -> xr.Dataset:
     """All metrics of a trajectory dataset (``k, seed, time, region``; dask-backed or not).
@@ -209,9 +221,10 @@ def compute(traj: xr.Dataset, variable: str, weights: np.ndarray, fcd_window_ms:
     and ``diverged``/``divergence_time`` carried over.
     """
     if target_fc is not None:
-        from .config import check_target_fc
-
-        check_target_fc(target_fc, "target_fc")
+        try:
+            check_target_fc(target_fc)
+        except ValueError as err:
+            raise ValueError(f"target_fc: {err}") from None
     da = traj[variable]
     if da.chunks is not None:  # a streamed store holds time in segments; each metric reads a whole run
         da = da.chunk({"time": -1, "region": -1})

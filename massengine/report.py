@@ -17,6 +17,7 @@ import xarray as xr
 
 from . import integrity, viz
 from .metrics import SCALARS
+from .summary import simulated_runs
 
 SYNCHRONY_THRESHOLD = viz.SYNCHRONY_THRESHOLD
 BASE_DIMS = ("coupling", "k", "seed")
@@ -51,15 +52,6 @@ def swept_axes(summary: xr.Dataset) -> list[str]:
 def _truthy(values) -> np.ndarray:
     # After an outer join a bool variable comes back as float or object with NaN: NaN is "no".
     return np.nan_to_num(np.asarray(values, dtype=float), nan=0.0) > 0.5
-
-
-def simulated_runs(summary: xr.Dataset) -> xr.DataArray:
-    """True for each run (the dims of ``diverged``) that was simulated: where ``round`` is
-    recorded (broadcast over the dims it lacks), else where ``diverged`` is not missing
-    (an outer join of couplings refined at different k leaves the others' cells empty)."""
-    div = summary["diverged"]
-    known = summary["round"].notnull() if "round" in summary else div.notnull()
-    return xr.broadcast(known, div)[0].transpose(*div.dims)
 
 
 def classify_cells(values, diverged, simulated=None) -> np.ndarray:

@@ -18,6 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
+from .summary import simulated_runs
+
 SYNCHRONY_THRESHOLD = 0.5
 # Cycled per coupling so that two couplings with the same values (laplacian without
 # normalisation is diffusive) still show as two lines: a dashed one over a solid one.
@@ -118,7 +120,6 @@ def _num(value) -> str:
 
 def _simulated_k(summary: xr.Dataset, coupling) -> np.ndarray:
     """Per k, whether any run of ``coupling`` there was simulated (on the slice drawn)."""
-    from .report import simulated_runs  # the one definition of "simulated" (report imports viz)
 
     sim, _ = _first_of_other_axes(simulated_runs(summary).sel(coupling=coupling), keep=("k", "seed"))
     return np.asarray(sim.transpose("k", ...).values, bool).reshape(sim.sizes["k"], -1).any(axis=1)
