@@ -3,6 +3,7 @@ measurement runs in its own process, and what the time budget leaves out is reco
 No speed is asserted (benchmarks/ measures speed); this guards the script the GPU run needs."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,3 +27,12 @@ def test_bench_gpu_smoke_records_measured_and_skipped(tmp_path):
     assert (tmp_path / "throughput_cpu-smoke.png").stat().st_size > 0
     assert len((tmp_path / "records-smoke.jsonl").read_text().splitlines()) == len(result["records"])
     assert not (tmp_path / "jax-cache").exists()
+
+
+def test_run_engine_refuses_a_named_connectome_it_does_not_have(tmp_path):
+    """A table labelled with TVB's 76 regions never holds a synthetic network's numbers."""
+    env = {**os.environ, "BENCH_SHARED_DATA": str(tmp_path / "nothing")}
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "peers" / "run_engine.py"), "massengine", "single",
+                          "--out", str(tmp_path / "r.json")], capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode != 0 and "76 regions means the tvb_connectivity_76 connectome" in run.stderr
+    assert not (tmp_path / "r.json").exists()

@@ -57,12 +57,18 @@ SAMPLE_EVERY = 10  # steps per recorded sample (1 ms)
 
 def connectome(n_regions: int):
     """Weights (max-normalised, no self-connections) and tract lengths (mm) for N regions:
-    TVB's 76- and 192-region sets and the 8-region example from ../shared/data, or a seeded
-    synthetic network at 10 % density for other N."""
+    TVB's 76- and 192-region sets and the 8-region example from ../shared/data (refused when
+    missing: a table labelled "TVB 76" must not hold a synthetic network's numbers), or a
+    seeded synthetic network at 10 % density for other N (named so in every result)."""
     folder = {76: ("tvb_connectivity_76", "tract_lengths.npy"), 192: ("tvb_connectivity_192", "tract_lengths.npy"),
               8: ("brainmass_example_connectome", "distances_mm.npy")}
     name, lengths = folder.get(n_regions, ("", ""))
-    if name and (SHARED / name / "weights.npy").exists():
+    if name and not (SHARED / name / "weights.npy").exists():
+        raise SystemExit(f"run_engine: {n_regions} regions means the {name} connectome, and "
+                         f"{SHARED / name / 'weights.npy'} is not there. Set BENCH_SHARED_DATA to the folder holding "
+                         f"{name}/ (benchmarks/README.md), or choose another --n-regions for a seeded synthetic "
+                         "network (recorded as synthetic_<N>_10pct).")
+    if name:
         w, d = np.load(SHARED / name / "weights.npy"), np.load(SHARED / name / lengths)
         connectome.name = name
     else:
