@@ -410,3 +410,27 @@ def test_a_host_whose_name_starts_like_ours_is_another_host(tmp_path, monkeypatc
     copy.mkdir()
     assert not atomic.stale(copy, ".s.zarr.")
     assert io.remove_leftovers([tmp_path]) == [] and copy.exists()
+
+
+def test_a_target_fc_overwritten_in_place_reruns_what_reads_it(tmp_path):
+    import yaml
+
+    from conftest import TINY, snakemake
+
+    fc = tmp_path / "fc.npy"
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((8, 8))
+    np.save(fc, np.corrcoef(a))
+    config = yaml.safe_load(TINY.read_text())
+    config["output_dir"] = str(tmp_path / "out")
+    config["k"] = [0.0, 0.5]
+    config["metrics"]["target_fc"] = str(fc)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert snakemake("--configfile", str(path), workdir=tmp_path).returncode == 0
+    assert "Nothing to be done" in snakemake("-n", "--configfile", str(path), workdir=tmp_path).stdout
+    np.save(fc, np.corrcoef(rng.standard_normal((8, 8))))  # same path, new contents
+    dry = snakemake("-n", "--configfile", str(path), workdir=tmp_path)
+    planned = dry.stdout + dry.stderr
+    assert dry.returncode == 0 and "metrics" in planned and "report" in planned and "simulate" not in planned.split(
+        "Job stats:")[-1].split("total")[0]
