@@ -101,6 +101,11 @@ def fsync_path(path) -> None:
         os.close(fd)
 
 
+def _error(errno: int | None, message: str) -> OSError:
+    """``OSError(errno, message)``; without an errno, the message alone (no "[Errno None]")."""
+    return OSError(errno, message) if errno is not None else OSError(message)
+
+
 def failure(path, err: OSError, what: str = "file") -> OSError:
     """One clear :class:`OSError` for a write of ``path`` that failed with ``err``."""
     reason = err.strerror or str(err)
@@ -108,16 +113,16 @@ def failure(path, err: OSError, what: str = "file") -> OSError:
     for above in (parent, *parent.parents):
         if above.exists():
             if not above.is_dir():
-                return OSError(err.errno, f"cannot write {what} {str(path)!r}: {str(above)!r} is a file, not a "
-                               "folder; choose another path.")
+                return _error(err.errno, f"cannot write {what} {str(path)!r}: {str(above)!r} is a file, not a "
+                              "folder; choose another path.")
             break
     hint = {28: "free some space on that disk and run again",  # ENOSPC
             30: "the disk is read-only: choose a writable folder",  # EROFS
             13: "you may not write there: choose a folder you own",  # EACCES
             36: "the name is too long for the file system: choose a shorter one"}.get(err.errno)
-    return OSError(err.errno, f"cannot write {what} {str(path)!r}: {reason}. "
-                   + (hint[0].upper() + hint[1:] + "." if hint else
-                      "Check that the output directory is writable and has free space."))
+    return _error(err.errno, f"cannot write {what} {str(path)!r}: {reason}. "
+                  + (hint[0].upper() + hint[1:] + "." if hint else
+                     "Check that the output directory is writable and has free space."))
 
 
 @contextmanager
