@@ -49,8 +49,10 @@ def process_age_s() -> float:
         return time.perf_counter() - PROCESS_START
 
 # The connectomes (GPL data, never bundled): ../shared/data beside the checkout, or the folder
-# named by BENCH_SHARED_DATA (the GPU machine gets a copy carried along: benchmarks/gpu/README.md).
-SHARED = Path(os.environ.get("BENCH_SHARED_DATA") or Path(__file__).resolve().parents[3] / "shared" / "data")
+# named by BENCH_SHARED_DATA (the GPU machine gets a copy carried along: benchmarks/gpu/README.md),
+# else by MASSENGINE_DATA (where the tests find them).
+SHARED = Path(os.environ.get("BENCH_SHARED_DATA") or os.environ.get("MASSENGINE_DATA")
+              or Path(__file__).resolve().parents[3] / "shared" / "data")
 A, OMEGA, SPEED, DT, SIGMA = -0.05, 2 * np.pi * 0.04, 10.0, 0.1, 0.01
 SAMPLE_EVERY = 10  # steps per recorded sample (1 ms)
 
