@@ -67,13 +67,14 @@ def write_manifest(root, sync: bool = False, format: int = 1) -> Path:
     then check every chunk's CRC-32; :data:`FORMAT` only for a store written with every chunk
     present and checksummed."""
     root = Path(root)
-    files = {rel: _entry(f, sync) for rel, f in store_files(root)}
+    found = list(store_files(root))
+    files = {rel: _entry(f, sync) for rel, f in found}
     manifest = {"format": format, "massengine_version": version(), "files": files}
     target = root / MANIFEST
     target.write_text(json.dumps(manifest, indent=0, sort_keys=True))
     if sync:
         atomic.fsync_path(target)
-        for folder in sorted({f.parent for _, f in store_files(root)} | {root}):
+        for folder in sorted({f.parent for _, f in found} | {root}):
             atomic.fsync_path(folder)
     return target
 
