@@ -1,6 +1,8 @@
 """massengine: coupling-strength sweeps of delay-coupled whole-brain neural-mass models.
 
-This module only re-exports the public API; importing it has no side effects.
+This module only re-exports the public API; importing it has no side effects beyond the
+one its user asks for: ``MASSENGINE_CPU_DEVICES`` set makes the CPU that many JAX devices
+(:func:`massengine.use_cpu_cores`).
 """
 
 from . import couplings, datasets, fit, nodes
@@ -14,11 +16,15 @@ from .connectivity import (
     synthetic_connectome,
 )
 from .couplings import COUPLINGS, apply_coupling
+from .devices import cpu_cores_from_environment as _cpu_cores_from_environment
+from .devices import use_cpu_cores
 from .fit import best_k, fc_loss, fit_k, fit_parameters, goodness_of_fit
 from .hemodynamics import bold
 from .io import open_campaign
 from .network import CouplingTerm, Network
 from .simulate import Trajectory, integrate, simulate, sweep, sweep_to_store
+
+_cpu_cores_from_environment()
 
 __all__ = [
     "COUPLINGS",
@@ -48,4 +54,5 @@ __all__ = [
     "sweep",
     "sweep_to_store",
     "synthetic_connectome",
+    "use_cpu_cores",
 ]

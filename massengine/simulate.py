@@ -24,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from . import batching, engine, hemodynamics, history, io, memory
+from . import devices as devices_
 from .connectivity import delay_steps, delays_from_distances
 from .couplings import get_coupling
 from .grid import RunGrid, check_grid, finite_list
@@ -562,7 +563,7 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
           precision: str = "float32", delay_rounding: str = "ceil", monitor: str = "sample",
           chunk_samples: int | None = None, layout: str = "auto", batch_size: int | None = None,
           divergence_bound: float | None = None, tr: float | None = None, bold_signal: str | None = None,
-          bold_params: Mapping | None = None):
+          bold_params: Mapping | None = None, devices=None):
     """Sweep the coupling strength ``k`` (every term's) for one or several couplings, and
     optionally other parameters on a cartesian ``grid``.
 
@@ -582,7 +583,14 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
     time and region). Without ``seeds`` the run uses seed 0 and the ``seed`` dimension is
     omitted. ``monitor="bold"`` (with ``tr``, ``bold_signal``, ``bold_params``) records the
     BOLD signal, as in :func:`simulate`.
+
+    ``devices``: where the runs go, each call's batch split evenly over them with the same
+    numbers as on one device (:mod:`massengine.devices`): ``None`` or ``"all"`` (default)
+    every device of the platform (all GPUs; on a CPU the host devices of
+    :func:`massengine.use_cpu_cores`), splitting only batches of at least 8 runs per
+    device; an integer (the first n) or a list of JAX devices, split whatever the size.
     """
+    devices_.resolve(devices)
     ks = _check_ks(k)
     seed_list = _check_seeds(seeds)
     _check_batch_size(batch_size)
@@ -600,7 +608,7 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
     div = np.empty((len(variants), runs.size), np.int64)
     for c, (_, variant) in enumerate(variants):
         for batch, times, samples in _run_batches(variant, s, runs, chunk_samples, batch_size, div[c],
-                                                  host_held=data.nbytes):
+                                                  host_held=data.nbytes, devices=devices):
             data[:, c, batch, times] = samples
     data = data.reshape(data.shape[:2] + runs.shape + data.shape[3:])
     return io.sweep_dataset(variants, data, div.reshape((len(variants),) + runs.shape), ks,
@@ -693,7 +701,7 @@ def _resolve(net: Network, duration: float, settings: Mapping) -> Settings:
 
 
 def _run_batches(net: Network, s: Settings, grid: RunGrid, chunk_samples, batch_size, divergence,
-                 host_held: int = 0):
+                 host_held: int = 0, devices=None):
     """Generate ``(runs slice, time slice, samples (n_record, runs, m, N))`` of every batch of
     runs and time segment as it is computed, and fill ``divergence`` (runs,) with each run's
     divergence step (-1: stayed finite) once exhausted.
@@ -703,37 +711,38 @@ def _run_batches(net: Network, s: Settings, grid: RunGrid, chunk_samples, batch_
     (and whatever the caller does with it, e.g. write it to zarr) overlaps the computation;
     at most two segments exist at a time. ``host_held``: bytes the caller holds on the host
     for the results (on a CPU they come out of the same memory). 64-bit mode is on only
-    while the device works, never while the generator is paused at a ``yield``.
+    while the device works, never while the generator is paused at a ``yield``. Each batch
+    is split over ``devices`` (:mod:`massengine.devices`).
     """
     with _precision(s.precision):
         spec, params, x0, rows, tables = build_grid(net, s, grid.values("speed"))
         per_run_bytes = sum(t[0].nbytes * 3 for t in tables or () if t is not None)  # own lags, index, reads
+        n_devices = len(devices_.resolve(devices))
         batch, chunk = _memory_plan(spec, params, net.n_regions, s, grid.size, chunk_samples, batch_size,
-                                    host_held=host_held, per_run_bytes=per_run_bytes)
+                                    host_held=host_held, per_run_bytes=per_run_bytes, n_devices=n_devices)
     if chunk_samples is None:
         chunk = _progress_chunk(chunk, spec.n_samples, s.n_steps * min(batch, grid.size) * net.n_regions)
     pending, flags = None, []
     ranges = batching.batch_ranges(grid.shape, batch)
     cuts = segments(spec, chunk)
     # Each piece is one segment of one batch: its runs advance duration / len(cuts) ms.
+    spreads = [devices_.Spread.of(devices, stop - start) for start, stop in ranges]
     progress = Progress(f"{net.node.name} x {net.terms[0].coupling if len(net.terms) == 1 else 'custom'}, "
-                        f"{grid.size} runs in {len(ranges)} batch(es)", len(ranges) * len(cuts),
-                        s.duration / len(cuts))
-    for start, stop in ranges:
-        values, index = grid.runs(start, stop)
-        # XLA compiles a batch of one differently (its summation order differs in the
-        # last bits); padding it to two makes every batch size give bit-identical runs.
-        if stop - start == 1:
-            values = {n: np.repeat(v, 2) for n, v in values.items()}
-            index = {n: np.repeat(v, 2) for n, v in index.items()}
+                        f"{grid.size} runs in {len(ranges)} batch(es) on {spreads[0].describe()}",
+                        len(ranges) * len(cuts), s.duration / len(cuts))
+    for (start, stop), spread in zip(ranges, spreads, strict=True):
+        # XLA compiles a batch of one differently (its summation order differs in the last
+        # bits); padding every device's share to two or more runs (repeats of the last run,
+        # dropped on the way out) makes every batch size give bit-identical runs.
+        values, index = (_padded(part, spread.padded(stop - start)) for part in grid.runs(start, stop))
         with _precision(s.precision):
             runs = _per_run(values, index, tables, len(net.terms), params["dt"].dtype)
             batch_rows = _rows_per_run(net, s, values, rows)
-            carry, keys = engine.start(spec, params, x0, batch_rows, np.asarray(values["seed"]), runs)
+            carry, keys = spread.start(spec, params, x0, batch_rows, np.asarray(values["seed"]), runs)
         t0 = 0
         for segment in cuts:
             with _precision(s.precision):
-                carry, samples = engine.advance_runs(segment, params, carry, runs, keys)
+                carry, samples = spread.advance(segment, params, carry, runs, keys)
             samples.copy_to_host_async()
             if pending is not None:
                 yield _fetched(*pending)
@@ -745,6 +754,11 @@ def _run_batches(net: Network, s: Settings, grid: RunGrid, chunk_samples, batch_
     progress.advance()
     for start, stop, steps in flags:
         divergence[start:stop] = np.asarray(steps)[: stop - start]
+
+
+def _padded(values: dict, size: int) -> dict:
+    """Each per-run array of a batch extended to ``size`` runs by repeating its last run."""
+    return {n: np.concatenate([v, np.repeat(v[-1:], size - len(v))]) for n, v in values.items()}
 
 
 def _rows_per_run(net: Network, s: Settings, values: dict, rows):
@@ -798,14 +812,16 @@ def _per_run(values: dict, index: dict, tables, n_terms: int, dtype) -> dict:
 
 
 def _memory_plan(spec, params, n_regions: int, s: Settings, n_runs: int, chunk_samples, batch_size,
-                 host_held: int = 0, device_held: int = 0, per_run_bytes: int = 0):
+                 host_held: int = 0, device_held: int = 0, per_run_bytes: int = 0, n_devices: int = 1):
     """``(runs per call, samples per segment)`` within the device's free memory
     (:func:`massengine.batching.plan`); on an accelerator, segments of about 64 MB by
     default (shorter if memory is short) so that copies overlap the computation, and at
     most 8 192 runs per call. ``host_held``: bytes of results the caller keeps on the host
     (on a CPU, out of the same memory); ``device_held``: samples per run kept on the device
     across segments (``integrate``'s differentiable trajectory); ``per_run_bytes``: what
-    per-run parameters add to each run (its own lags on a speed grid)."""
+    per-run parameters add to each run (its own lags on a speed grid). On ``n_devices``
+    accelerators each has its own memory, so a call holds ``n_devices`` times the runs of
+    one; host devices of a CPU share one memory."""
     whole = isinstance(chunk_samples, (int, np.integer)) and not isinstance(chunk_samples, bool)
     if chunk_samples is not None and (not whole or chunk_samples < 1):
         raise ValueError(f"chunk_samples must be an integer >= 1 (or None: chosen from the free memory), got "
@@ -813,16 +829,20 @@ def _memory_plan(spec, params, n_regions: int, s: Settings, n_runs: int, chunk_s
     backend = current_backend()
     fp = batching.footprint(spec, params, n_regions, np.dtype(s.precision).itemsize)
     fp = batching.Footprint(fp.fixed + fp.per_sample * device_held + per_run_bytes, fp.per_sample)
+    per_device = 1 if backend == "cpu" else n_devices
+    runs_each = -(-n_runs // per_device)
     max_batch = None if backend == "cpu" else batching.GPU_MAX_BATCH
     max_chunk = None
     if chunk_samples is None and backend != "cpu":
-        runs = min(n_runs, max_batch)
-        max_chunk = max(1, batching.DEVICE_SEGMENT_BYTES // (runs * fp.per_sample))
+        max_chunk = max(1, batching.DEVICE_SEGMENT_BYTES // (min(runs_each, max_batch) * fp.per_sample))
     budget = int(batching.SAFETY * batching.free_bytes(current_device()))
     if backend == "cpu":
         budget -= host_held
-    return batching.plan(n_runs, spec.n_samples, fp, max(budget, 0), chunk_samples=chunk_samples,
-                         batch_size=batch_size, max_batch=max_batch, max_chunk=max_chunk)
+    # batch_size counts the runs of one call, over all its devices.
+    each = None if batch_size is None else -(-batch_size // per_device)
+    batch, chunk = batching.plan(runs_each, spec.n_samples, fp, max(budget, 0), chunk_samples=chunk_samples,
+                                 batch_size=each, max_batch=max_batch, max_chunk=max_chunk)
+    return min(n_runs, batch_size or batch * per_device), chunk
 
 
 def _fetched(runs: slice, times: slice, samples):
@@ -832,7 +852,8 @@ def _fetched(runs: slice, times: slice, samples):
 
 def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None, grid: Mapping | None = None,
                    duration: float, chunk_samples: int | None = None, batch_size: int | None = None,
-                   attrs: Mapping | None = None, overwrite: bool = False, log=None, **settings) -> Path:
+                   attrs: Mapping | None = None, overwrite: bool = False, log=None, devices=None,
+                   **settings) -> Path:
     """A k sweep (optionally on a parameter ``grid``, see :func:`sweep`) of ``net``'s own
     coupling streamed to the zarr store ``path`` as it runs.
 
@@ -841,13 +862,15 @@ def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None,
     written as soon as it is computed: memory holds one segment whatever the run length
     (default: segments of about 16 MB). The store appears, complete, only at the end
     (:func:`massengine.io.write_store`). ``settings`` are :func:`sweep`'s keywords (``dt``,
-    ``noise``...); ``attrs`` are added to the store's attributes.
+    ``noise``...); ``attrs`` are added to the store's attributes; ``devices`` as in
+    :func:`sweep`.
 
     ``path`` must not exist yet; an existing massengine store there is replaced only with
     ``overwrite=True`` (``log``, or a warning, says so), and a directory that is not a store
     is never deleted. Both are checked before anything runs.
     """
     io.check_target(path, overwrite)
+    devices_.resolve(devices)
     ks = _check_ks(k)
     seed_list = _check_seeds(seeds)
     _check_batch_size(batch_size)
@@ -864,16 +887,16 @@ def sweep_to_store(net: Network, k, path, *, seeds: Sequence[int] | None = None,
     lazy = dask.array.zeros(shape, dtype=s.precision, chunks=(1,) * (len(shape) - 2) + (chunk, -1))
     template = io.sweep_dataset(variant, lazy, np.full((1,) + runs.shape, -1), ks, seed_list, s, axes)
     template = io.as_store(template, attrs, time_chunk=chunk)
-    return io.write_store(template, path, stream=_store_pieces(net, s, runs, chunk, batch_size),
+    return io.write_store(template, path, stream=_store_pieces(net, s, runs, chunk, batch_size, devices),
                           overwrite=overwrite, log=log)
 
 
-def _store_pieces(net: Network, s: Settings, runs: RunGrid, chunk: int, batch_size):
+def _store_pieces(net: Network, s: Settings, runs: RunGrid, chunk: int, batch_size, devices=None):
     """``(region, dataset)`` pieces for :func:`massengine.io.write_store`: each batch's time
     segment as it is computed, then the divergence flags."""
     dims = (*runs.dims, "seed")
     divergence = np.empty(runs.size, np.int64)
-    for batch, times, samples in _run_batches(net, s, runs, chunk, batch_size, divergence):
+    for batch, times, samples in _run_batches(net, s, runs, chunk, batch_size, divergence, devices=devices):
         region = batching.grid_region(batch.start, batch.stop, runs.shape)
         block = tuple(len(range(*r.indices(n))) for r, n in zip(region, runs.shape, strict=True))
         data = {name: (dims + ("time", "region"), samples[i].reshape(block + samples.shape[2:]))

@@ -8,6 +8,11 @@ import pytest
 
 # Shapes must match exactly: a silent broadcast in a kernel is a bug (diffrax's habit).
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# Four host devices, as massengine.use_cpu_cores(4) gives a user: every default sweep of 16 or
+# more runs is then split over devices (massengine/devices.py), and tests/test_devices.py
+# compares those splits with one device bit for bit.
+N_TEST_DEVICES = 4
+jax.config.update("jax_num_cpu_devices", N_TEST_DEVICES)
 
 sys.path.insert(0, str(Path(__file__).parent))
 
