@@ -8,11 +8,12 @@ import jax
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import N_TEST_DEVICES
 
 import massengine as me
 from massengine import devices
 from massengine.nodes import Hopf, JansenRit, Kuramoto
+
+from conftest import N_TEST_DEVICES
 
 N = 6
 KW = dict(duration=12.0, dt=0.1, sample_every=4)
