@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from . import config as cfg
-from . import integrity, io
+from . import gpus, integrity, io
 from .datasets import read_matrix
 from .simulate import sweep_to_store
 
@@ -115,7 +115,13 @@ def simulate_chunk(config: Mapping, coupling: str, ks: Sequence[float], out,
     streaming its store to ``out``. ``config`` may be the job's slice
     (:func:`massengine.config.stage_config`); ``campaign_config`` (default: ``config``) is
     what the store's provenance records; ``chunk_key`` (the slice's hash) and the k values
-    are recorded too, so that a later plan finds the chunk again (:mod:`massengine.chunks`)."""
+    are recorded too, so that a later plan finds the chunk again (:mod:`massengine.chunks`).
+    On a GPU host the job first claims a GPU of its own (:mod:`massengine.gpus`)."""
+    with gpus.claimed(logger.info):
+        return _simulate_chunk(config, coupling, ks, out, campaign_config, chunk_key)
+
+
+def _simulate_chunk(config, coupling, ks, out, campaign_config, chunk_key) -> Path:
     start = time.perf_counter()
     logger.info("device: %s", select_device())
     net = cfg.network(config, coupling)
@@ -371,7 +377,13 @@ def fit_stage(config: Mapping, summary_path, out) -> Path:
     for the best ``fit.refine_top``: with ``monitor: bold`` the differentiable FC is that of
     the BOLD signal (:func:`bold_fc_of`), otherwise that of ``metrics.variable``. Writes
     ``out`` (JSON): the ranking, and per refined coupling the start and fitted k, the loss
-    curve, the k path, the fitted FC and its scores."""
+    curve, the k path, the fitted FC and its scores. On a GPU host the job first claims a
+    GPU of its own (:mod:`massengine.gpus`)."""
+    with gpus.claimed(logger.info):
+        return _fit_stage(config, summary_path, out)
+
+
+def _fit_stage(config: Mapping, summary_path, out) -> Path:
     from . import fit
 
     start = time.perf_counter()

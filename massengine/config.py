@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import datasets
+from . import datasets, gpus
 from .connectivity import Connectome, normalize_weights
 from .couplings import COUPLINGS, get_coupling
 from .network import Network
@@ -162,16 +162,10 @@ def refine_settings(config: Mapping) -> dict:
 CPU_K_PER_JOB = 16
 
 
-def gpu_visible() -> bool:
-    """Whether this host has an NVIDIA GPU that JAX may use, decided without importing JAX
-    (the campaign is planned before any job starts): a device node, not hidden by
-    ``CUDA_VISIBLE_DEVICES`` or ``JAX_PLATFORMS``."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return False
-    platforms = os.environ.get("JAX_PLATFORMS", "")
-    if platforms and not any(p in platforms for p in ("cuda", "gpu")):
-        return False
-    return Path("/dev/nvidiactl").exists() or Path("/dev/nvidia0").exists()
+def gpu_count() -> int:
+    """How many NVIDIA GPUs jobs on this host may use, decided without importing JAX (the
+    campaign is planned before any job starts): :func:`massengine.gpus.host_gpus`."""
+    return len(gpus.host_gpus())
 
 
 # The head Snakemake resolves ``k_per_job: auto`` once and hands the number to its jobs in
@@ -181,15 +175,21 @@ K_PER_JOB_ENV = "MASSENGINE_K_PER_JOB"
 
 
 def k_per_job(config: Mapping, n_k: int) -> int:
-    """``k_per_job`` resolved: ``"auto"`` gives one job per coupling on a GPU host (a GPU
-    needs thousands of runs per call to be busy) and :data:`CPU_K_PER_JOB` elsewhere, as
-    the head decided when :data:`K_PER_JOB_ENV` is set."""
+    """``k_per_job`` resolved: ``"auto"`` gives :data:`CPU_K_PER_JOB` on a host without a
+    GPU and, on a GPU host, as few jobs as keep every GPU busy (a GPU needs thousands of runs
+    per call): one per coupling, or with more GPUs than couplings the k grid of each coupling
+    cut into enough jobs for every GPU to get one (:mod:`massengine.gpus` gives each
+    concurrent job its own). As the head decided when :data:`K_PER_JOB_ENV` is set."""
     size = config.get("k_per_job", "auto")
     if size == "auto":
         decided = os.environ.get(K_PER_JOB_ENV)
         if decided:
             return int(decided)
-        return max(n_k, 1) if gpu_visible() else CPU_K_PER_JOB
+        n_gpus = gpu_count()
+        if not n_gpus:
+            return CPU_K_PER_JOB
+        jobs_per_coupling = -(-n_gpus // max(len(config.get("couplings") or ()), 1))
+        return max(-(-n_k // jobs_per_coupling), 1)
     return int(size)
 
 

@@ -101,26 +101,35 @@ def test_streamed_store_in_batches_equals_the_sweep(example, tmp_path):
     np.testing.assert_array_equal(got.diverged.values, want.diverged.isel(coupling=0).values)
 
 
-def test_k_per_job_auto_is_all_k_on_a_gpu_host_and_16_elsewhere(monkeypatch):
+def test_k_per_job_auto_is_16_on_a_cpu_and_enough_jobs_for_every_gpu(monkeypatch):
     from massengine import config as cfg
 
     monkeypatch.delenv(cfg.K_PER_JOB_ENV, raising=False)
-    config = {"k": {"start": 0.0, "stop": 1.0, "num": 40}, "k_per_job": "auto"}
-    monkeypatch.setattr(cfg, "gpu_visible", lambda: False)
+    config = {"k": {"start": 0.0, "stop": 1.0, "num": 40}, "k_per_job": "auto", "couplings": {"tanh": {}, "additive": {}}}
+    monkeypatch.setattr(cfg, "gpu_count", lambda: 0)
     assert [len(c) for c in cfg.k_chunks(config)] == [16, 16, 8]
-    monkeypatch.setattr(cfg, "gpu_visible", lambda: True)
+    monkeypatch.setattr(cfg, "gpu_count", lambda: 1)  # one job per coupling
     assert [len(c) for c in cfg.k_chunks(config)] == [40]
+    monkeypatch.setattr(cfg, "gpu_count", lambda: 2)
+    assert [len(c) for c in cfg.k_chunks(config)] == [40]
+    monkeypatch.setattr(cfg, "gpu_count", lambda: 8)  # 2 couplings x 4 jobs: one job per GPU
+    assert [len(c) for c in cfg.k_chunks(config)] == [10, 10, 10, 10]
     assert [len(c) for c in cfg.k_chunks({**config, "k_per_job": 32})] == [32, 8]
 
 
-def test_gpu_visible_honours_platform_choices(monkeypatch):
+def test_gpus_honour_platform_choices_and_need_a_driver(monkeypatch):
     from massengine import config as cfg
+    from massengine import gpus
 
+    monkeypatch.delenv(gpus.GPUS_ENV, raising=False)
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
-    assert cfg.gpu_visible() is False
+    assert cfg.gpu_count() == 0
     monkeypatch.delenv("JAX_PLATFORMS")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert cfg.gpu_visible() is False
+    assert cfg.gpu_count() == 0
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setattr(gpus.Path, "exists", lambda self: False)  # a host without NVIDIA's driver
+    assert cfg.gpu_count() == 0
 
 
 def test_a_single_run_longer_than_memory_is_integrated_in_segments(example, monkeypatch):
@@ -152,7 +161,7 @@ def test_a_sweep_logs_its_progress(example, caplog):
         me.sweep(net_of(example), k=[0.1, 0.2, 0.3, 0.4], batch_size=2, chunk_samples=20, **KW)
     # 2 batches x 3 segments (50 samples: 20 + 20 + 10); the last message: the whole sweep done.
     last = [r.getMessage() for r in caplog.records if r.name == "massengine.progress"][-1]
-    assert "4 runs in 2 batch(es): 6/6 segments (100%)" in last and "ETA 0.0 s" in last
+    assert "4 runs in 2 batch(es) on cpu:0: 6/6 segments (100%)" in last and "ETA 0.0 s" in last
 
 
 class _Terminal:
