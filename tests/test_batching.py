@@ -105,7 +105,8 @@ def test_k_per_job_auto_is_16_on_a_cpu_and_enough_jobs_for_every_gpu(monkeypatch
     from massengine import config as cfg
 
     monkeypatch.delenv(cfg.K_PER_JOB_ENV, raising=False)
-    config = {"k": {"start": 0.0, "stop": 1.0, "num": 40}, "k_per_job": "auto", "couplings": {"tanh": {}, "additive": {}}}
+    config = {"k": {"start": 0.0, "stop": 1.0, "num": 40}, "k_per_job": "auto",
+              "couplings": {"tanh": {}, "additive": {}}}
     monkeypatch.setattr(cfg, "gpu_count", lambda: 0)
     assert [len(c) for c in cfg.k_chunks(config)] == [16, 16, 8]
     monkeypatch.setattr(cfg, "gpu_count", lambda: 1)  # one job per coupling

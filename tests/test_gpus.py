@@ -12,9 +12,10 @@ import threading
 import time
 
 import pytest
-from conftest import TINY, snakemake
 
 from massengine import gpus
+
+from conftest import TINY, snakemake
 
 
 @pytest.fixture
