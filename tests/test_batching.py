@@ -223,7 +223,7 @@ def test_jobs_cut_the_k_grid_as_the_head_decided(monkeypatch):
     from massengine import config as cfg
 
     config = {"k": {"start": 0.0, "stop": 1.0, "num": 40}, "k_per_job": "auto"}
-    monkeypatch.setattr(cfg, "gpu_visible", lambda: True)
+    monkeypatch.setattr(cfg, "gpu_count", lambda: 1)
     monkeypatch.setenv(cfg.K_PER_JOB_ENV, "16")
     assert [len(c) for c in cfg.k_chunks(config)] == [16, 16, 8]
 

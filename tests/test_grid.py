@@ -92,7 +92,7 @@ def test_every_grid_point_of_a_coupling_runs_in_one_compiled_call(connectome, mo
     before = real._cache_size()
     grid = {"speed": [2.0, 4.0, 8.0], "node.a": [-0.1, 0.0], "noise": [0.01, 0.02]}
     out = me.sweep(hopf(connectome, coupling="diffusive"), k=[0.1, 0.2, 0.3], couplings=["diffusive", "additive"],
-                   grid=grid, duration=30.0, dt=0.1)
+                   grid=grid, duration=30.0, dt=0.1, devices=1)  # one device: the call is not split
     assert out.sizes["speed"] == 3 and out.sizes["coupling"] == 2
     assert calls == [(36,), (36,)]  # 3 k x 3 speeds x 2 a x 2 noises, per coupling
     # Both couplings share no program (different code), each compiled exactly once.

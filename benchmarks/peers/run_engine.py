@@ -323,7 +323,8 @@ def vbjax_runner(w, d, duration, noise):
 def tvboptim_runner(w, d, duration, noise, graph="sparse", buffer="circular", samples="fold"):
     """tvboptim's network_dynamics (``Network`` + ``prepare``), swept with its parameter
     axes: ``DataAxis`` on the coupling strength ``G`` (and on the noise key), ``Space`` in
-    zip mode and ``ParallelExecution`` with ``n_vmap`` = all runs, i.e. one ``jax.vmap``.
+    zip mode and ``ParallelExecution`` with ``n_vmap`` = all runs, i.e. one ``jax.vmap`` (with
+    ``--every-core``: ``n_pmap`` = the host devices, each vmapping its share).
 
     Same equations and numerics as massengine's Euler run (agreement ~2e-7, float32
     summation order): ``DelayedDifferenceCoupling`` is k sum_j w_ij (x_j(t - tau_ij) -
@@ -404,7 +405,10 @@ def tvboptim_runner(w, d, duration, noise, graph="sparse", buffer="circular", sa
             grid.coupling.delayed.G = DataAxis(np.repeat(ks, len(seeds)).astype(np.float32))
             if noise:
                 grid.noise.key = DataAxis(jax.vmap(jax.random.PRNGKey)(jnp.asarray(np.tile(seeds, len(ks)))))
-            executors[key] = ParallelExecution(solve, Space(grid, mode="zip"), n_vmap=len(ks) * len(seeds))
+            runs = len(ks) * len(seeds)
+            # Every host device (--every-core): its documented pmap over devices, vmap within.
+            n_pmap = len(jax.devices()) if runs % len(jax.devices()) == 0 else 1
+            executors[key] = ParallelExecution(solve, Space(grid, mode="zip"), n_vmap=runs // n_pmap, n_pmap=n_pmap)
         out = np.asarray(executors[key].run().results)
         return out.reshape(-1, n_samples, n)[: len(ks) * len(seeds)]
 
@@ -430,7 +434,8 @@ def device_of(engine: str) -> dict:
     import jax
 
     device = jax.devices()[0]
-    return {"device": device.platform, "device_kind": device.device_kind, "jax": jax.__version__}
+    return {"device": device.platform, "device_kind": device.device_kind, "n_devices": len(jax.devices()),
+            "jax": jax.__version__}
 
 
 def timed(fn):
@@ -458,7 +463,14 @@ def main():
     parser.add_argument("--device-time", action="store_true",
                         help="massengine only: also time engine.advance_runs alone (no host copy, no dataset)")
     parser.add_argument("--compilation-cache", type=Path, help="JAX persistent compilation cache folder")
+    parser.add_argument("--every-core", action="store_true",
+                        help="JAX engines: one CPU host device per core (massengine splits its sweep over them, "
+                             "tvboptim runs ParallelExecution with n_pmap = the device count)")
     args = parser.parse_args()
+    if args.every_core:
+        import jax
+
+        jax.config.update("jax_num_cpu_devices", len(os.sched_getaffinity(0)))
     if args.compilation_cache:  # the settings of massengine.campaign.enable_compilation_cache
         import jax
 
