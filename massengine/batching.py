@@ -43,8 +43,9 @@ class Footprint:
 def footprint(spec, params, n_regions: int, itemsize: int) -> Footprint:
     """The :class:`Footprint` of one run of ``spec`` (an ``engine.RunSpec``) on ``n_regions``."""
     n_vars = len(spec.model.state_vars)
-    rings = sum(term.horizon for term in spec.terms) * n_regions
-    reads = sum(int(np.prod(p["lags"].shape)) for p in params["terms"])  # N*N, E or N*K per term
+    # Rings with the margin of a block (massengine/history.py); reads for a whole block.
+    rings = sum(term.horizon + spec.block - 1 for term in spec.terms) * n_regions
+    reads = spec.block * sum(int(np.prod(p["lags"].shape)) for p in params["terms"])  # N*N, E or N*K per term
     block = spec.period * len(spec.record) * n_regions if spec.monitor == "mean" else 0
     hemo = 4 * n_regions if spec.monitor == "bold" else 0  # the Balloon-Windkessel state
     # Rings twice (the carry in and out of the loop), reads three times (the read, the

@@ -81,7 +81,7 @@ class Coupling:
         """
         a, d = prepared
         values = self.edge(reads, x_self[:, None], p) if self.has_edge else reads
-        return self._finish(jnp.sum(_trailing(a, values) * values, axis=1), x_self, d, p)
+        return self.finish(weighted_sum(values, a), x_self, d, p)
 
     def current_edges(self, reads, x_self, edge_weights, d, targets, p):
         """The same current from the nonzero edges only: ``reads`` (E,) of the sources seen
@@ -89,19 +89,31 @@ class Coupling:
         matching entries of ``A`` and ``d`` the factor of ``prepare``; the cost grows with
         E, not N²."""
         values = self.edge(reads, x_self[targets], p) if self.has_edge else reads
-        weighted = _trailing(edge_weights, values) * values
-        summed = jax.ops.segment_sum(weighted, targets, num_segments=x_self.shape[0], indices_are_sorted=True)
-        return self._finish(summed, x_self, d, p)
+        return self.finish(weighted_sum(values, edge_weights, targets, x_self.shape[0]), x_self, d, p)
 
-    def _finish(self, summed, x_self, d, p):
+    def finish(self, summed, x_self, d, p):
+        """The current from the weighted sum ``S_i`` and the present values ``x_i``: minus
+        ``d * x_i`` (diffusive, laplacian), then ``node``."""
         if d is not None:
             summed = summed - d * x_self
         return self.node(summed, x_self, p)
 
 
+def weighted_sum(values, a, targets=None, n_targets=None):
+    """``S_i = sum_j A_ij values_ij``, over any trailing axes of ``values`` (the engine's
+    block steps and batch: (..., U, B)). Dense or padded lists: ``values`` (N, N or K, ...)
+    summed over axis 1. Edge list (``targets`` given): ``values`` (E, ...) against edge
+    weights ``a`` (E,) or (E, 1), added per target into ``n_targets`` rows."""
+    weighted = _trailing(a, values) * values
+    if targets is None:
+        return jnp.sum(weighted, axis=1)
+    return jax.ops.segment_sum(weighted, targets, num_segments=n_targets, indices_are_sorted=True)
+
+
 def _trailing(a, like):
-    """``a`` with unit axes appended to match ``like``'s trailing batch axes (the engine
-    runs a batch innermost: reads (N, N, B) or (E, B); the public kernels have none)."""
+    """``a`` with unit axes appended to match ``like``'s trailing axes (the engine runs a
+    batch innermost: reads (N, N, B), (E, B), or (E, U, B) over a block of U steps; the
+    public kernels have none; edge weights come as (E, 1) and broadcast the same way)."""
     return a.reshape(a.shape + (1,) * (like.ndim - a.ndim))
 
 

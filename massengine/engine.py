@@ -1,11 +1,17 @@
 """The compiled core: one ``lax.scan`` over time for a batch of runs, batch axis innermost.
 
 Every array of a run carries the batch as its *last* axis: state (n_vars, N, B), delay
-rings (H, N, B), samples (n_samples, n_record, N, B). A delayed read then gathers whole
-rows of B contiguous values per edge, and the coupling sum adds rows; with the batch
+rings (H + M, N, B), samples (n_samples, n_record, N, B). A delayed read then gathers
+whole rows of B contiguous values per edge, and the coupling sum adds rows; with the batch
 outermost (``vmap``'s natural layout) each read was a scalar gather, 2x slower on XLA:CPU
 (benchmarks/README.md). Parameters stay unbatched except ``k`` (B,), which broadcasts
 against the trailing axis; per-region (N,) parameters get a trailing unit axis.
+
+Time advances in blocks of ``RunSpec.block`` steps (:func:`block_size`): a block's delayed
+reads all lie in the rings when it starts, so they are gathered (one window of U steps per
+edge, from the ring and its margin of M = U - 1 rows) and summed at once, and only the node
+update runs once per step; the per-step launches of the gather and the scatter-add were most
+of a small batch's cost (benchmarks/README.md).
 
 Everything here is pure JAX. ``RunSpec`` holds what selects code (hashable, static under
 ``jit``); ``params`` holds every number as a pytree (traced, so ``jax.grad`` reaches ``k``,
@@ -22,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from . import hemodynamics, history
-from .couplings import get_coupling
+from .couplings import get_coupling, weighted_sum
 from .integrators import STEPPERS
 
 # How a term's weighted sum reads the delayed sources (same numbers, different cost):
@@ -58,7 +64,29 @@ class RunSpec:
     # "bold": the BOLD signal of the Balloon–Windkessel state driven by record[0] (period = tr / dt)
     noise: bool
     unroll: int = 1  # steps per iteration of the inner time loop (fewer launches on a GPU)
+    block: int = 1  # steps whose delayed reads are gathered and summed at once (block_size)
     bound: float = float("inf")  # |state| beyond it counts as diverged (NaN and inf always do)
+
+
+# The longest block: a block's U steps are unrolled in the compiled loop body, so U bounds
+# its size and compile time; past ~10 steps the per-step cost hardly falls (benchmarks/README.md).
+BLOCK_CAP = 16
+
+
+def block_size(shortest_lag: int, horizon: int, period: int, cap: int = BLOCK_CAP) -> int:
+    """Steps per block of the time loop. Step ``n + u`` of a block reads the rings at
+    ``n + u - lag``, which the block's start state already holds when ``u <= lag``: a block
+    of at most ``shortest_lag + 1`` steps can gather all its delayed reads (and weight and
+    sum them) at once, from the rings alone, then advance the nodes step by step; exact, not
+    an approximation. Within that bound, as few blocks per sample period as possible, of
+    equal size (so the period splits without a remainder when it can): a period of 10 steps
+    with a shortest lag of 5 runs as two blocks of 5. A zero lag (no delays, self-loops)
+    gives 1, the plain step-by-step loop. ``horizon``, the shortest ring, bounds it too (a
+    block writes each of its steps to its own row); it matters only for a term with no
+    edges, whose ring may be one row."""
+    longest = max(1, min(shortest_lag + 1, horizon, cap, period))
+    blocks = -(-period // longest)
+    return -(-period // blocks)
 
 
 # Term entries that describe the network's wiring, not per-region values.
@@ -127,18 +155,33 @@ class _Term:
         """The source-transformed coupled signal (N,) of ``state``."""
         return self.kind.source(model.signal(state, self.spec.signal, node_p), self.p)
 
+    def block_input(self, ring, n, size):
+        """What steps ``n .. n+size-1`` take from the ring, gathered at once: the reads
+        (..., size, B) for couplings whose edge function needs the target's present value
+        (Kuramoto), otherwise already weighted and summed, (N, size, B)."""
+        reads = history.read(ring, n, size, self.spec.horizon, self.p["lags"], self.p.get("sources"), self.per_run_lags)
+        if self.kind.has_edge:
+            return reads
+        return weighted_sum(reads, self.prepared[0], self.p.get("targets"), ring.shape[1])
 
-def _coupling_current(model, terms, node_p, state, rings, n):
-    """(n_vars, N) coupling input of all terms at step ``n`` (state ``x_n``)."""
+    def current(self, model, node_p, state, block, u):
+        """The (N, B) coupling current of the block's step ``u`` (state ``state``), from
+        :meth:`block_input`'s ``block``."""
+        x_self = model.signal(state, self.spec.signal, node_p)
+        a, d = self.prepared
+        if not self.kind.has_edge:
+            return self.kind.finish(block[:, u], x_self, d, self.p)
+        reads = block[..., u, :]
+        if self.spec.layout == "sparse":
+            return self.kind.current_edges(reads, x_self, a, d, self.p["targets"], self.p)
+        return self.kind.current(reads, x_self, self.prepared, self.p)
+
+
+def _coupling_current(model, terms, node_p, state, blocks, u):
+    """(n_vars, N, B) coupling input of all terms at step ``u`` of a block."""
     total = jnp.zeros_like(state)
-    for term, ring in zip(terms, rings, strict=True):
-        reads = history.read(ring, n, term.p["lags"], term.p.get("sources"), term.per_run_lags)
-        x_self = model.signal(state, term.spec.signal, node_p)
-        if term.spec.layout == "sparse":
-            current = term.kind.current_edges(reads, x_self, *term.prepared, term.p["targets"], term.p)
-        else:
-            current = term.kind.current(reads, x_self, term.prepared, term.p)
-        total = total.at[term.spec.target].add(current)
+    for term, block in zip(terms, blocks, strict=True):
+        total = total.at[term.spec.target].add(term.current(model, node_p, state, block, u))
     return total
 
 
@@ -153,19 +196,20 @@ def initial_carry(spec: RunSpec, params, x0, history_rows, runs=None):
     node_p = _batched_node_params(params["node"], runs.get("node"))
     terms = _bind_terms(spec, params, None, runs.get("terms"))
     x0 = x0[..., None]
-    rings = tuple(_initial_ring(term, rows, spec.model, x0, node_p)
+    rings = tuple(_initial_ring(term, rows, spec.model, x0, node_p, spec.block - 1)
                   for term, rows in zip(terms, history_rows, strict=True))
     hemo = hemodynamics.rest_state(x0.shape[1:], x0.dtype) if spec.monitor == "bold" else ()
     return (x0, rings, jnp.asarray(0, jnp.int32), jnp.full((1,), -1, jnp.int32), hemo)
 
 
-def _initial_ring(term: _Term, rows, model, x0, node_p):
+def _initial_ring(term: _Term, rows, model, x0, node_p, margin):
     """A term's ring at t = 0: its history rows and the coupled signal of ``x0``, as wide as
-    the wider of the two (per run when a source or node parameter varies per run)."""
+    the wider of the two (per run when a source or node parameter varies per run), with the
+    ``margin`` rows of :mod:`massengine.history`."""
     signal0 = term.buffered(model, x0, node_p)
     source = _source_rows(term, rows)
     width = max(source.shape[-1], signal0.shape[-1])
-    return history.init_ring(jnp.broadcast_to(source, source.shape[:-1] + (width,)), signal0)
+    return history.init_ring(jnp.broadcast_to(source, source.shape[:-1] + (width,)), signal0, margin)
 
 
 def _source_rows(term: _Term, rows):
@@ -180,11 +224,13 @@ def _bind_terms(spec: RunSpec, params, k=None, per_run=None) -> list[_Term]:
     return [_Term.bind(t, tp, k, pr) for t, tp, pr in zip(spec.terms, params["terms"], per_run, strict=True)]
 
 
-def _noise(keys, n, shape, dtype):
-    """Standard normals (n_vars, N, B): run b draws from ``fold_in(keys[b], n)``, exactly
-    what it would draw alone, so a run's noise does not depend on its batch."""
-    draw = lambda key: jax.random.normal(jax.random.fold_in(key, n), shape[:-1], dtype)  # noqa: E731
-    return jnp.moveaxis(jax.vmap(draw)(keys), 0, -1)
+def _noise(keys, n, size, shape, dtype):
+    """Standard normals (size, n_vars, N, B) for steps ``n .. n+size-1``: run b draws step
+    m's from ``fold_in(keys[b], m)``, exactly what it would draw alone, so a run's noise
+    depends neither on its batch nor on the blocking of its steps."""
+    draw = lambda key, m: jax.random.normal(jax.random.fold_in(key, m), shape[:-1], dtype)  # noqa: E731
+    per_step = jax.vmap(jax.vmap(draw, in_axes=(0, None)), in_axes=(None, 0))  # (size, B, ...)
+    return jnp.moveaxis(per_step(keys, n + jnp.arange(size)), 1, -1)
 
 
 def advance(spec: RunSpec, params, carry, runs, keys):
@@ -215,28 +261,51 @@ def advance(spec: RunSpec, params, carry, runs, keys):
         hemo_p = {n: per_region(v) for n, v in params["bold"].items()}
         dt_s = dt / 1000.0  # the hemodynamic equations are in seconds
 
-    def step(carry, _):
+    def block(carry, size, keep):
+        """``size`` (<= ``spec.block``) steps: their delayed reads gathered and summed at
+        once, then the node advanced step by step; with ``keep`` also the recorded signals
+        of every new state, (size, n_record, N, B)."""
         state, rings, n, diverged_at, hemo = carry
-        coupling = _coupling_current(model, terms, node_p, state, rings, n)
-        noise = 0.0
-        if spec.noise:
-            z = _noise(keys, n, state.shape, state.dtype)
-            noise = sigma * jnp.sqrt(dt) * z
-        new = step_fn(lambda x: model.dfun(x, coupling, node_p), state, dt, noise)
-        rings = tuple(
-            history.write(ring, n + 1, term.buffered(model, new, node_p))
-            for term, ring in zip(terms, rings, strict=True)
-        )
-        if spec.monitor == "bold":
-            hemo = hemodynamics.balloon_step(hemo, model.signal(new, spec.record[0], node_p), dt_s, hemo_p)
-        return (new, rings, n + 1, diverged_at, hemo), None
+        inputs = [term.block_input(ring, n, size) for term, ring in zip(terms, rings, strict=True)]
+        z = _noise(keys, n, size, state.shape, state.dtype) if spec.noise else None
+        written, records = [[] for _ in terms], []
+        for u in range(size):
+            coupling = _coupling_current(model, terms, node_p, state, inputs, u)
+            noise = sigma * jnp.sqrt(dt) * z[u] if spec.noise else 0.0
+            state = step_fn(lambda x, c=coupling: model.dfun(x, c, node_p), state, dt, noise)
+            for rows, term in zip(written, terms, strict=True):
+                rows.append(term.buffered(model, state, node_p))
+            if spec.monitor == "bold":
+                hemo = hemodynamics.balloon_step(hemo, model.signal(state, spec.record[0], node_p), dt_s, hemo_p)
+            if keep:
+                records.append(recorded(state))
+        rings = tuple(history.write(ring, n + 1, jnp.stack(rows), term.spec.horizon)
+                      for ring, rows, term in zip(rings, written, terms, strict=True))
+        return (state, rings, n + size, diverged_at, hemo), (jnp.stack(records) if keep else None)
+
+    def run(carry, count, keep=False):
+        """``count`` steps: blocks of ``spec.block``, then one shorter block for the rest;
+        with ``keep`` also every step's recorded signals, (count, n_record, N, B)."""
+        full, rest = divmod(count, spec.block)
+        kept = []
+        if full:
+            unroll = min(max(1, spec.unroll // spec.block), full)  # spec.unroll counts steps
+            carry, out = jax.lax.scan(lambda c, _: block(c, spec.block, keep), carry, None,
+                                      length=full, unroll=unroll)
+            if keep:
+                kept.append(out.reshape((full * spec.block,) + out.shape[2:]))
+        if rest:
+            carry, out = block(carry, rest, keep)
+            kept.append(out)
+        return carry, (jnp.concatenate(kept) if keep else None)
 
     def steps(carry, count):
         """``count`` steps, then the divergence check. Checking once per sample period
         rather than per step costs nothing in resolution that the samples could show (a
         non-finite state stays non-finite) and saves 15 % of the step (benchmarks/)."""
-        if count:
-            carry, _ = jax.lax.scan(step, carry, None, length=count, unroll=min(spec.unroll, count))
+        return checked(run(carry, count)[0])
+
+    def checked(carry):
         state, rings, n, diverged_at, hemo = carry
         bad = ~jnp.all(jnp.abs(state) <= spec.bound, axis=(0, 1))  # False for NaN too
         if spec.monitor == "bold":  # a hemodynamic state gone non-finite flags the run too
@@ -252,12 +321,9 @@ def advance(spec: RunSpec, params, carry, runs, keys):
 
     def sample(carry, _):
         if spec.monitor == "mean":
-            def accumulate(c, _):
-                c, _ = step(c, None)
-                return c, recorded(c[0])
-            carry, block = jax.lax.scan(accumulate, carry, None, length=spec.period)
-            carry = steps(carry, 0)
-            mean = jnp.mean(block, axis=0)
+            carry, period = run(carry, spec.period, keep=True)
+            carry = checked(carry)
+            mean = jnp.mean(period, axis=0)
             return carry, jnp.where(carry[3] >= 0, jnp.nan, mean)
         carry = steps(carry, spec.period)
         if spec.monitor == "bold":

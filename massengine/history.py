@@ -3,12 +3,18 @@
 Row ``m mod H`` holds the (source-transformed) signal at step ``m``. Before step ``n``
 advances ``x_n`` to ``x_{n+1}``, the buffer holds steps ``n-H+1 .. n``, so a lag in
 ``0 .. H-1`` is always there; ``x_{n+1}`` then overwrites the row of step ``n-H+1``.
-Memory is ``H x N`` per coupling term and run, whatever the run length. The engine keeps
-a batch of runs in one ring (H, N, B), the batch innermost.
+Memory is ``(H + M) x N`` per coupling term and run, whatever the run length. The engine
+keeps a batch of runs in one ring (H + M, N, B), the batch innermost.
+
+The engine advances blocks of ``U`` steps whose delayed reads it gathers at once
+(``engine.block_size``): one read is then a window of ``U`` consecutive steps of one
+source. The ``M = U - 1`` margin rows after the ring repeat its first ``M`` rows, so that
+a window starting at any row ends inside the array: one slice per read, not ``U``.
 """
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -36,31 +42,49 @@ def history_rows(history, signal0, h: int):
     return xp.asarray(history, signal0.dtype)[-h:]
 
 
-def init_ring(rows, signal0):
-    """Ring from time-ordered ``rows`` (H, N) of steps ``-(H-1) .. 0``: step ``m`` in row
-    ``m mod H``; step 0 holds ``signal0``."""
-    return jnp.roll(rows, 1, axis=0).at[0].set(signal0)
+def init_ring(rows, signal0, margin: int = 0):
+    """Ring from time-ordered ``rows`` (H, N, ...) of steps ``-(H-1) .. 0``: step ``m`` in
+    row ``m mod H``; step 0 holds ``signal0``; then ``margin`` rows repeating the first ones."""
+    ring = jnp.roll(rows, 1, axis=0).at[0].set(signal0)
+    return jnp.concatenate([ring, ring[:margin]]) if margin else ring
 
 
-def read(ring, n, lags, sources=None, per_run: bool = False):
-    """Delayed reads: the signal of ``sources`` at steps ``n - lags``. Dense: ``lags``
-    (N, N) and ``sources`` None (every column; a compile-time iota, which XLA turns into a
-    much faster gather than the same indices passed as data: 5x, benchmarks/README.md).
-    Edge list: ``lags`` and ``sources`` (E,); padded in-neighbour lists: both (N, K). A ring
-    (H, N, B) of a batch gives reads (N, N, B), (E, B) or (N, K, B): each read fetches the
-    B contiguous values of the batch. ``per_run``: ``lags`` has a trailing B axis (each run
-    its own delays, e.g. a grid over conduction speed), so each value is gathered alone."""
-    h, n_regions = ring.shape[:2]
+def read(ring, n, size, horizon, lags, sources=None, per_run: bool = False):
+    """Delayed reads for the ``size`` steps ``n .. n+size-1``: the signal of ``sources`` at
+    steps ``n + u - lags``, ``u = 0 .. size-1``, with the step axis ``u`` just before the
+    batch axis. ``horizon``: the ring's H (its rows beyond are the margin). Dense: ``lags``
+    (N, N) and ``sources`` None (every column). Edge list: ``lags`` and ``sources`` (E,);
+    padded in-neighbour lists: both (N, K). A ring (H + M, N, B) of a batch gives reads
+    (N, N, U, B), (E, U, B) or (N, K, U, B): each read is one window of U x B values
+    (``size <= M + 1``). ``per_run``: ``lags`` has a trailing B axis (each run its own
+    delays, e.g. a grid over conduction speed), so each value is gathered alone.
+
+    Every read must reach a step already in the ring: ``lags >= size - 1`` (the block of
+    steps is then exact; ``engine.block_size``)."""
+    n_regions = ring.shape[1]
     if sources is None:
         sources = jnp.arange(n_regions)[None, :]
-    rows = ring.reshape((h * n_regions,) + ring.shape[2:])
-    if not per_run:
-        return rows[jnp.mod(n - lags, h) * n_regions + sources]
-    index = jnp.mod(n - lags, h) * n_regions + sources[..., None]  # (..., B)
-    flat = index.reshape(-1, index.shape[-1])
-    return jnp.take_along_axis(rows, flat, axis=0).reshape(index.shape)
+    sources = jnp.broadcast_to(sources, lags.shape[:sources.ndim] if per_run else lags.shape)
+    if per_run:
+        rows = ring.reshape((-1,) + ring.shape[2:])
+        steps = (n + jnp.arange(size)).reshape((1,) * (lags.ndim - 1) + (size, 1))  # against (..., 1, B)
+        index = jnp.mod(steps - lags[..., None, :], horizon) * n_regions + sources[..., None, None]  # (..., U, B)
+        flat = index.reshape(-1, index.shape[-1])
+        return jnp.take_along_axis(rows, flat, axis=0).reshape(index.shape)
+    starts = jnp.stack([jnp.mod(n - lags, horizon), sources], axis=-1)  # (..., 2): (row, region)
+    k = lags.ndim
+    dims = jax.lax.GatherDimensionNumbers(offset_dims=(k, k + 1), collapsed_slice_dims=(1,), start_index_map=(0, 1))
+    return jax.lax.gather(ring, starts, dims, slice_sizes=(size, 1) + ring.shape[2:],
+                          mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
 
 
-def write(ring, n, values):
-    """Store ``values`` (N,) — or (N, B) for a batch — as step ``n``."""
-    return ring.at[jnp.mod(n, ring.shape[0])].set(values)
+def write(ring, n, values, horizon):
+    """Store ``values`` (U, N, ...) as steps ``n .. n+U-1`` (``U <= H``, so no two land in
+    one row), in the ring's H rows and, for the first ones, in the margin after them."""
+    if ring.shape[0] == horizon:  # no margin, so U = 1: a dynamic-update-slice
+        return ring.at[jnp.mod(n, horizon)].set(values[0])
+    rows = jnp.mod(n + jnp.arange(values.shape[0]), horizon)
+    past_end = ring.shape[0] + jnp.arange(values.shape[0])  # distinct indices, dropped
+    mirror = jnp.where(rows < ring.shape[0] - horizon, rows + horizon, past_end)
+    return ring.at[jnp.concatenate([rows, mirror])].set(jnp.concatenate([values, values]),
+                                                        mode="drop", unique_indices=True)

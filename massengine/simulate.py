@@ -323,13 +323,28 @@ def build_grid(net: Network, s: Settings, speeds=None):
         params["sigma"] = _cast(_sigma(s.noise, node, net.n_regions), dtype)
     if s.monitor == "bold":
         params["bold"] = {n: _cast(v, dtype) for n, v in s.bold_params.items()}
+    block = engine.block_size(_shortest_lag(term_params, tables), min((t.horizon for t in terms), default=1),
+                              s.sample_every)
     spec = engine.RunSpec(
         model=type(node), terms=tuple(terms), n_transient=s.n_transient,
         period=s.sample_every, n_samples=s.n_samples, integrator=s.integrator,
         record=s.record, monitor=s.monitor, noise=s.noise is not None, bound=s.divergence_bound,
-        unroll=UNROLL.get(backend, 1),
+        unroll=UNROLL.get(backend, 1), block=block,
     )
     return spec, params, x0, tuple(rows), (tuple(tables) if speeds is not None else None)
+
+
+def _shortest_lag(term_params, tables) -> int:
+    """The shortest lag any run reads, which bounds the block of steps whose reads are
+    gathered at once (``engine.block_size``). The layouts give the entries of zero weight
+    the longest lag (:func:`coupling_layout`), so only real edges count; a network with no
+    edges has no bound. A speed axis (per-run lags, ``tables``) keeps the step-by-step
+    loop: its blocked reads are gathered value by value and gain nothing, and the blocked
+    program rounded 1 ulp differently at different batch widths there (tests/test_devices.py)."""
+    if any(t is not None for t in tables):
+        return 0
+    lags = [np.asarray(p["lags"]) for p in term_params]
+    return min((int(m.min()) for m in lags if m.size), default=engine.BLOCK_CAP)
 
 
 # Layout and loop choices per backend, from measurements (benchmarks/README.md):
@@ -366,19 +381,26 @@ def coupling_layout(term, lags, layout: str, backend: str) -> tuple[str, dict]:
     ``layout="auto"`` picks by backend and sparsity (see :data:`SPARSE_BELOW`); the pattern
     comes from the weights (or a given Laplacian), which must then be concrete: traced
     weights (``jax.grad`` with respect to W) take the dense read.
+
+    The reads of zero weight (dense entries off the pattern, padding slots) get the longest
+    lag: the value read is multiplied by 0 either way, and a short lag there would needlessly
+    shorten the blocks of steps whose reads are gathered at once (``engine.block_size``).
     """
     n = lags.shape[0]
     lap = term.params.get("laplacian")
     traced = any(isinstance(a, jax.core.Tracer) for a in (term.weights, lap))
-    if layout == "dense" or (layout == "auto" and traced):
-        return "dense", {"lags": _cast(lags, np.int32)}
-    if traced:
+    if traced and layout not in ("dense", "auto"):
         raise ValueError(f"layout={layout!r} reads the connectome's nonzero pattern, which is unknown while "
                          "the weights (or laplacian) are traced (jax.grad with respect to them): use "
                          "layout='dense' or 'auto'.")
+    if traced:
+        return "dense", {"lags": _cast(lags, np.int32)}
     pattern = np.asarray(term.weights) != 0
     if lap is not None:
         pattern = (np.asarray(lap) != 0) & ~np.eye(n, dtype=bool)
+    longest = int(lags.max(initial=0))
+    if layout == "dense":
+        return "dense", {"lags": _cast(np.where(pattern, lags, longest), np.int32)}
     targets, sources = np.nonzero(pattern)  # sorted by target
     in_degree = np.bincount(targets, minlength=n)
     if layout == "auto":
@@ -397,7 +419,7 @@ def coupling_layout(term, lags, layout: str, backend: str) -> tuple[str, dict]:
     width = max(int(in_degree.max(initial=0)), 1)
     slot = np.arange(len(targets)) - np.repeat(np.cumsum(in_degree) - in_degree, in_degree)
     ell_sources = np.repeat(np.arange(n, dtype=np.int32)[:, None], width, axis=1)
-    ell_lags = np.zeros((n, width), np.int32)
+    ell_lags = np.full((n, width), longest, np.int32)
     slots = np.zeros((n, width), bool)
     ell_sources[targets, slot] = sources
     ell_lags[targets, slot] = lags[targets, sources]

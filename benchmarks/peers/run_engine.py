@@ -466,7 +466,14 @@ def main():
     parser.add_argument("--every-core", action="store_true",
                         help="JAX engines: one CPU host device per core (massengine splits its sweep over them, "
                              "tvboptim runs ParallelExecution with n_pmap = the device count)")
+    parser.add_argument("--step-by-step", action="store_true",
+                        help="massengine only: the time loop without blocks (engine.block_size pinned to 1), "
+                             "the loop before issue 23, for A/B measurements")
     args = parser.parse_args()
+    if args.step_by_step:
+        from massengine import engine
+
+        engine.block_size = lambda *_: 1  # simulate.build asks it; 1 is the plain per-step loop
     if args.every_core:
         import jax
 
@@ -516,6 +523,7 @@ def main():
     }
     if args.engine.startswith("massengine"):
         result["layout"] = args.layout
+        result["step_by_step"] = args.step_by_step
     if args.device_time:
         try:  # the sweep's numbers stand even if this fails (e.g. one call too large for the device)
             call = run.device_call(ks, seeds)
