@@ -51,7 +51,9 @@ def footprint(spec, params, n_regions: int, itemsize: int) -> Footprint:
     # Rings twice (the carry in and out of the loop), reads three times (the read, the
     # edge function, the weighted values), the state ten times (integrator stages, noise,
     # coupling current).
-    fixed = itemsize * (2 * rings + 3 * reads + 10 * n_vars * n_regions + block + 3 * hemo) + 64
+    # A block also holds its noise, each term's sums and written rows (massengine/engine.py).
+    in_block = spec.block * (n_vars + 2 * len(spec.terms)) * n_regions
+    fixed = itemsize * (2 * rings + 3 * reads + 10 * n_vars * n_regions + block + 3 * hemo + in_block) + 64
     # Each sample three times: the engine's output, its copy in the caller's layout, and the
     # next segment's output while this one is copied out (the prefetch).
     return Footprint(fixed, 3 * itemsize * len(spec.record) * n_regions)

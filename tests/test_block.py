@@ -83,12 +83,13 @@ def test_the_test_networks_really_run_in_blocks(connectome):
     assert block_of(network((weights, lengths)), layout="dense") == 6
 
 
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
 @pytest.mark.parametrize("coupling", ["diffusive", "additive", "laplacian", "tanh", "sigmoidal",
                                       "sigmoidal_jansen_rit", "kuramoto"])
-def test_every_coupling_gives_the_step_by_step_numbers(connectome, coupling, monkeypatch):
+def test_every_coupling_gives_the_step_by_step_numbers(connectome, coupling, layout, monkeypatch):
     node = {"sigmoidal_jansen_rit": JansenRit(), "kuramoto": Kuramoto()}.get(coupling)
     net = network(connectome, coupling, node)
-    kw = dict(k=[0.0, 0.1, 0.4], seeds=[1, 2], noise=0.01, **KW)
+    kw = dict(k=[0.0, 0.1, 0.4], seeds=[1, 2], noise=0.01, layout=layout, **KW)
     assert_close(*both(monkeypatch, lambda: me.sweep(net, **kw)))
 
 
@@ -105,12 +106,17 @@ def test_every_layout_and_monitor_gives_the_step_by_step_numbers(connectome, lay
 
 def test_heun_transients_segments_and_a_remainder_block(connectome, monkeypatch):
     """sample_every 7 with short lags: blocks that leave a remainder in every period; a 2.5 ms
-    transient (25 steps) cuts the loop at another place."""
+    transient (25 steps) and a run cut into segments of 4 samples cut the loop elsewhere."""
     net = network(connectome, speed=40.0)  # lags of 2-8 steps
     kw = dict(KW, k=[0.2, 0.3], integrator="heun", sample_every=7, transient=2.5, noise=0.02, seeds=[3])
     block = block_of(net, **kw)
     assert 1 < block < 7 and 7 % block
-    assert_close(*both(monkeypatch, lambda: me.sweep(net, **kw)))
+    blocked, stepped = both(monkeypatch, lambda: me.sweep(net, **kw))
+    assert_close(blocked, stepped)
+    run = {k: v for k, v in kw.items() if k not in ("k", "seeds")}
+    one = me.simulate(network(connectome, speed=40.0, k=0.2), seed=3, **run)
+    cut = me.simulate(network(connectome, speed=40.0, k=0.2), seed=3, chunk_samples=4, **run)
+    np.testing.assert_array_equal(cut.x.values, one.x.values)
 
 
 def test_a_blocked_run_equals_a_plain_numpy_loop(connectome):
