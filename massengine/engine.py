@@ -177,6 +177,22 @@ class _Term:
         return self.kind.current(reads, x_self, self.prepared, self.p)
 
 
+# The reads a block gathers (U x reads x B values) are written and read again within the block:
+# beyond the cache they cost more than the launches they save. TVB 76, E = 1494 edges, blocks
+# of 5: 1.5x faster at 1 run (12 KB of reads per step), 0.9x at 32 (190 KB), 0.6x at 512
+# (benchmarks/README.md, bench_block.py). So blocks shrink until they hold this much.
+BLOCK_READS_BYTES = 256 * 1024
+
+
+def _cached_block(spec: RunSpec, terms, state) -> int:
+    """The block length for this batch: ``spec.block`` shortened (by :func:`block_size`'s
+    rule) until a block's reads fit in :data:`BLOCK_READS_BYTES`. Any length up to
+    ``spec.block`` is exact and fits the rings' margin, so this is a choice of speed only."""
+    per_step = state.shape[-1] * state.dtype.itemsize * sum(int(t.p["lags"].size) for t in terms)
+    fits = max(1, BLOCK_READS_BYTES // max(per_step, 1))
+    return spec.block if fits >= spec.block else block_size(fits - 1, fits, spec.period)
+
+
 def _coupling_current(model, terms, node_p, state, blocks, u):
     """(n_vars, N, B) coupling input of all terms at step ``u`` of a block."""
     total = jnp.zeros_like(state)
@@ -261,6 +277,8 @@ def advance(spec: RunSpec, params, carry, runs, keys):
         hemo_p = {n: per_region(v) for n, v in params["bold"].items()}
         dt_s = dt / 1000.0  # the hemodynamic equations are in seconds
 
+    block_len = _cached_block(spec, terms, carry[0])
+
     def block(carry, size, keep):
         """``size`` (<= ``spec.block``) steps: their delayed reads gathered and summed at
         once, then the node advanced step by step; with ``keep`` also the recorded signals
@@ -284,16 +302,16 @@ def advance(spec: RunSpec, params, carry, runs, keys):
         return (state, rings, n + size, diverged_at, hemo), (jnp.stack(records) if keep else None)
 
     def run(carry, count, keep=False):
-        """``count`` steps: blocks of ``spec.block``, then one shorter block for the rest;
+        """``count`` steps: blocks of ``block_len``, then one shorter block for the rest;
         with ``keep`` also every step's recorded signals, (count, n_record, N, B)."""
-        full, rest = divmod(count, spec.block)
+        full, rest = divmod(count, block_len)
         kept = []
         if full:
-            unroll = min(max(1, spec.unroll // spec.block), full)  # spec.unroll counts steps
-            carry, out = jax.lax.scan(lambda c, _: block(c, spec.block, keep), carry, None,
+            unroll = min(max(1, spec.unroll // block_len), full)  # spec.unroll counts steps
+            carry, out = jax.lax.scan(lambda c, _: block(c, block_len, keep), carry, None,
                                       length=full, unroll=unroll)
             if keep:
-                kept.append(out.reshape((full * spec.block,) + out.shape[2:]))
+                kept.append(out.reshape((full * block_len,) + out.shape[2:]))
         if rest:
             carry, out = block(carry, rest, keep)
             kept.append(out)
