@@ -278,6 +278,9 @@ def advance(spec: RunSpec, params, carry, runs, keys):
         dt_s = dt / 1000.0  # the hemodynamic equations are in seconds
 
     block_len = _cached_block(spec, terms, carry[0])
+    # Shorter blocks need fewer mirror rows (single steps none, their writes plain updates):
+    # the rings run with those and get the margin the carry was made with back at the end.
+    carry = _with_margin(carry, terms, block_len - 1)
 
     def block(carry, size, keep):
         """``size`` (<= ``spec.block``) steps: their delayed reads gathered and summed at
@@ -354,7 +357,14 @@ def advance(spec: RunSpec, params, carry, runs, keys):
         carry, _ = jax.lax.scan(lambda c, _: (steps(c, spec.period), None), carry, None, length=blocks)
     if rest:
         carry = steps(carry, rest)
-    return jax.lax.scan(sample, carry, None, length=spec.n_samples)
+    carry, samples = jax.lax.scan(sample, carry, None, length=spec.n_samples)
+    return _with_margin(carry, terms, spec.block - 1), samples
+
+
+def _with_margin(carry, terms, margin: int):
+    state, rings, *rest = carry
+    rings = tuple(history.with_margin(ring, term.spec.horizon, margin) for ring, term in zip(rings, terms, strict=True))
+    return (state, rings, *rest)
 
 
 advance_jit = jax.jit(advance, static_argnums=0)

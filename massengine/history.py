@@ -78,6 +78,16 @@ def read(ring, n, size, horizon, lags, sources=None, per_run: bool = False):
                           mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
 
 
+def with_margin(ring, horizon, margin: int):
+    """The ring with ``margin`` mirror rows after its ``horizon`` rows (more or fewer than it
+    has): a batch that runs shorter blocks than the margin was made for writes fewer mirrors,
+    single steps none (:func:`write`'s plain update)."""
+    if ring.shape[0] == horizon + margin:
+        return ring
+    body = ring[:horizon]
+    return jnp.concatenate([body, body[:margin]]) if margin else body
+
+
 def write(ring, n, values, horizon):
     """Store ``values`` (U, N, ...) as steps ``n .. n+U-1`` (``U <= H``, so no two land in
     one row), in the ring's H rows and, for the first ones, in the margin after them."""

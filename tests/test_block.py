@@ -152,3 +152,29 @@ def test_gradients_through_blocks_equal_step_by_step(connectome, monkeypatch):
     blocked, stepped = both(monkeypatch, grad)
     np.testing.assert_allclose(blocked, stepped, **TOL)
     assert np.isfinite(blocked) and blocked != 0
+
+
+@pytest.mark.parametrize("limit_steps", [1, 2])
+def test_big_batches_run_shorter_blocks_with_the_same_numbers(connectome, limit_steps, monkeypatch, tmp_path):
+    """Blocks shrink when a block's reads outgrow BLOCK_READS_BYTES (here: room for 1 or 2
+    steps of reads for 6 runs); the rings run with a narrower margin and get theirs back
+    between segments (a store written 2 samples at a time)."""
+    net = network(connectome, "tanh")
+    kw = dict(KW, k=[0.0, 0.2, 0.4], seeds=[1, 2], noise=0.01, layout="dense")
+    assert block_of(net, **kw) == 6
+    per_step = 6 * 8 * N * N  # runs x float64 x dense reads
+    monkeypatch.setattr(engine, "BLOCK_READS_BYTES", limit_steps * per_step)
+    runs = engine._runs(None)
+    settings = {k: v for k, v in kw.items() if k not in ("k", "seeds", "duration")}
+    with sim._precision("float64"):
+        spec, params, *_ = sim.build(net, sim._resolve(net, KW["duration"], settings))
+        state = jax.numpy.zeros((2, N, 6), jax.numpy.float64)
+        terms = engine._bind_terms(spec, params, None, runs.get("terms"))
+        assert engine._cached_block(spec, terms, state) == limit_steps
+    shrunk = me.sweep(net, **kw)
+    stored = me.io.open_store(me.sweep_to_store(net, kw.pop("k"), tmp_path / "s.zarr", chunk_samples=2, **kw))
+    with monkeypatch.context() as m:
+        step_by_step(m)
+        stepped = me.sweep(net, k=[0.0, 0.2, 0.4], **kw)
+    assert_close(shrunk, stepped)
+    np.testing.assert_allclose(stored.x.values, stepped.x.isel(coupling=0).values, **TOL)
