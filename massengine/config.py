@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import datasets, gpus
+from . import datasets, gpus, job_size
 from .connectivity import Connectome, normalize_weights
 from .couplings import COUPLINGS, get_coupling
 from .network import Network
@@ -157,11 +157,6 @@ def refine_settings(config: Mapping) -> dict:
     return {**REFINE_DEFAULTS, **(config.get("refine") or {})}
 
 
-# k values per simulate job on a CPU: fewer, bigger jobs pay the per-job start-up (~2 s)
-# less often, while two jobs still run at once on 2 cores (benchmarks/README.md).
-CPU_K_PER_JOB = 16
-
-
 def gpu_count() -> int:
     """How many NVIDIA GPUs jobs on this host may use, decided without importing JAX (the
     campaign is planned before any job starts): :func:`massengine.gpus.host_gpus`."""
@@ -174,12 +169,15 @@ def gpu_count() -> int:
 K_PER_JOB_ENV = "MASSENGINE_K_PER_JOB"
 
 
-def k_per_job(config: Mapping, n_k: int) -> int:
-    """``k_per_job`` resolved: ``"auto"`` gives :data:`CPU_K_PER_JOB` on a host without a
-    GPU and, on a GPU host, as few jobs as keep every GPU busy (a GPU needs thousands of runs
-    per call): one per coupling, or with more GPUs than couplings the k grid of each coupling
-    cut into enough jobs for every GPU to get one (:mod:`massengine.gpus` gives each
-    concurrent job its own). As the head decided when :data:`K_PER_JOB_ENV` is set."""
+def k_per_job(config: Mapping, n_k: int, cores: int | None = None) -> int:
+    """``k_per_job`` resolved. ``"auto"`` on a host without a GPU: the chunk that the cost
+    model of :mod:`massengine.job_size` says finishes the campaign's simulate jobs soonest on
+    ``cores`` (default: the cores this process may use) for this connectome, these runs per
+    k (seeds x grid points) and steps. On a GPU host, as few jobs as keep every GPU busy (a
+    GPU needs thousands of runs per call): one per coupling, or with more GPUs than couplings
+    the k grid of each coupling cut into enough jobs for every GPU to get one
+    (:mod:`massengine.gpus` gives each concurrent job its own). As the head decided when
+    :data:`K_PER_JOB_ENV` is set."""
     size = config.get("k_per_job", "auto")
     if size == "auto":
         decided = os.environ.get(K_PER_JOB_ENV)
@@ -187,10 +185,20 @@ def k_per_job(config: Mapping, n_k: int) -> int:
             return int(decided)
         n_gpus = gpu_count()
         if not n_gpus:
-            return CPU_K_PER_JOB
+            return _cpu_k_per_job(config, n_k, cores)
         jobs_per_coupling = -(-n_gpus // max(len(config.get("couplings") or ()), 1))
         return max(-(-n_k // jobs_per_coupling), 1)
     return int(size)
+
+
+def _cpu_k_per_job(config: Mapping, n_k: int, cores: int | None) -> int:
+    conn = load_connectome(config)
+    sim = config["simulation"]
+    return job_size.cpu_k_per_job(
+        n_k, n_couplings=len(config["couplings"]), runs_per_k=len(config["seeds"]) * grid_points(config),
+        steps=max(int(round(sim["duration"] / sim["dt"])), 1),
+        elements=len(conn.labels) + int(np.count_nonzero(conn.weights)),
+        cores=cores if cores is not None else job_size.usable_cores())
 
 
 def k_chunks(config: Mapping) -> list[np.ndarray]:

@@ -26,6 +26,7 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from . import engine
+from .job_size import usable_cores
 
 # The mesh axis the runs are split along.
 AXIS = "runs"
@@ -35,14 +36,6 @@ AXIS = "runs"
 MIN_RUNS_PER_DEVICE = 8
 # Host devices a CPU is split into when ``MASSENGINE_CPU_DEVICES`` is set (an int or "all").
 CPU_DEVICES_ENV = "MASSENGINE_CPU_DEVICES"
-
-
-def usable_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def use_cpu_cores(n: int | str = "all") -> int:
