@@ -11,9 +11,10 @@ batch size B, a warm ``me.sweep`` of B k values (the fastest of two calls), in r
 alternate the order of the sizes (ascending, descending, ...); per size the median and range
 of the rounds. Then the least squares (of relative errors) through every median of both
 networks of ``step(B, E) = STEP + STEP_ELEMENT * E + B * (RUN + RUN_ELEMENT * E)``, ``E`` the
-network's elements (regions + edges): the constants of :mod:`massengine.job_size`. Also a job's start-up: a fresh process that imports massengine
-and runs a one-step sweep from a warm persistent compilation cache (what a simulate job pays
-besides its steps, Snakemake's own launch not included).
+network's elements (regions + edges): the constants of :mod:`massengine.job_size`. Also a
+job's start-up: a fresh process that imports massengine and runs a 20 ms sweep from a warm
+persistent compilation cache (what a simulate job pays besides its steps, Snakemake's own
+launch not included).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def sweep_call(w, d, batch):
 
     def call():
         start = time.perf_counter()
-        me.sweep(net, k=ks, duration=DURATION, dt=DT, sample_every=10, record=["x"]).x.values
+        samples = me.sweep(net, k=ks, duration=DURATION, dt=DT, sample_every=10, record=["x"]).x.values
+        assert samples.size
         return time.perf_counter() - start
 
     call()  # compile
@@ -95,7 +97,7 @@ def fit_model(cases) -> dict:
     coef = np.linalg.lstsq(np.array(rows), np.ones(len(rows)), rcond=None)[0]
     predicted = [[round(float((coef[0] + coef[1] * c["elements"] + int(b) * (coef[2] + coef[3] * c["elements"]))
                               / s["median"]), 2) for b, s in c["us_per_step"].items()] for c in cases]
-    return {**{f"{n}_us": float(v) for n, v in zip(names, coef)}, "predicted_over_measured": predicted}
+    return {**{f"{n}_us": float(v) for n, v in zip(names, coef, strict=True)}, "predicted_over_measured": predicted}
 
 
 def summary(values) -> dict:
@@ -124,7 +126,7 @@ def main():
             print(f"{name}: {b:4d} runs {m:8.2f} us/step ({m / b:.3f} per run)", flush=True)
     fit = fit_model(cases)
     print("fit (us): " + ", ".join(f"{k} {v:.4g}" for k, v in fit.items() if k != "predicted_over_measured"))
-    for case, ratios in zip(cases, fit["predicted_over_measured"]):
+    for case, ratios in zip(cases, fit["predicted_over_measured"], strict=True):
         print(f"{case['connectome']}: predicted/measured {ratios}")
     start = start_up_s(args.repeats)
     print(f"job start-up (process, import, cached compile, one short sweep): {start['median']:.2f} s "

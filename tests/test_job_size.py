@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def brute_force(n_k, n_couplings, runs_per_k, steps, elements, cores):
     """The fastest modelled time over every chunk size 1..n_k (balanced or not) that keeps
     a job under MAX_JOB_S (or the smallest chunk when none does)."""
-    sizes = [s for s in range(1, n_k + 1) if job_size.job_seconds(s * runs_per_k, steps, elements) <= job_size.MAX_JOB_S]
+    sizes = [s for s in range(1, n_k + 1)
+             if job_size.job_seconds(s * runs_per_k, steps, elements) <= job_size.MAX_JOB_S]
     return min(job_size.campaign_seconds(s, n_k, n_couplings, runs_per_k, steps, elements, cores) for s in sizes or [1])
 
 
