@@ -8,8 +8,9 @@ a job of ``B`` runs of ``S`` steps on a network of ``E`` elements (regions + edg
 
 seconds on one core: a start-up (a process, imports, the cached compilation), a cost per step
 whatever the batch (the loop's iteration, its kernels' launches, and what a kernel costs
-before it is wide enough to use the core) and the runs' work. The fit is within 30 % of the
-measured step times up to 256 runs (2x at 512 runs of 8 regions, where caches run out).
+before it is wide enough to use the core) and the runs' work. The fit is within 35 % of the
+measured step times up to 128 runs of either network and 512 of TVB 76's (1.6x and 2.3x too
+low at 256 and 512 runs of 8 regions, where the runs' work outgrows the caches).
 Bigger jobs pay the fixed costs for more runs at once; but a campaign of ``J`` jobs on ``C``
 cores takes ``ceil(J / C)`` rounds of its longest job, so fewer jobs than cores leave cores
 idle. The chunk minimising ``rounds x job`` wins, the bigger one on ties; a job is kept under
@@ -25,11 +26,11 @@ import os
 
 # Least squares (relative) through TVB 76's and the 8-region example's step times, 1 to 512
 # runs, Hopf, 2-core VM (benchmarks/results_job_size.json).
-START_S = 2.0
-STEP_S = 0.18e-6
-STEP_ELEMENT_S = 1.46e-9
-RUN_S = 0.074e-6
-RUN_ELEMENT_S = 0.109e-9
+START_S = 2.0  # measured 2.01 s (1.93-2.44), Snakemake's own launch of the job not included
+STEP_S = 0.148e-6
+STEP_ELEMENT_S = 1.43e-9
+RUN_S = 0.066e-6
+RUN_ELEMENT_S = 0.093e-9
 # A job's modelled time that a smaller chunk is chosen to stay under.
 MAX_JOB_S = 600.0
 

@@ -41,16 +41,16 @@ def test_short_runs_put_every_k_of_a_coupling_in_one_job():
 
 
 def test_many_cores_with_long_runs_get_one_job_per_core():
-    # 60 s of TVB 76 (600 000 steps): a job of s runs is 2 + 1.48 + 0.147 s seconds. 16 cores,
-    # 6 couplings x 32 k: s = 32 is 6 jobs in one round (8.2 s); s = 16 is 12 jobs in one
-    # round (5.8 s); s <= 15 needs 18+ jobs, two rounds (>= 10 s).
+    # 60 s of TVB 76 (600 000 steps): a job of s runs is 2 + 1.44 + 0.127 s seconds. 16 cores,
+    # 6 couplings x 32 k: s = 32 is 6 jobs in one round (7.5 s); s = 16 is 12 jobs in one
+    # round (5.5 s); s <= 15 needs 18+ jobs, two rounds (>= 9.6 s).
     assert job_size.cpu_k_per_job(32, 6, 1, 600_000, 1570, 16) == 16
-    assert job_size.cpu_k_per_job(32, 6, 1, 600_000, 1570, 2) == 32  # 3 rounds of 8.2 s < 6 of 5.8 s
+    assert job_size.cpu_k_per_job(32, 6, 1, 600_000, 1570, 2) == 32  # 3 rounds of 7.5 s < 6 of 5.5 s
 
 
 def test_a_job_stays_under_the_longest_job_when_it_can():
-    # 1000 k x 10 seeds of 60 s TVB 76 on one core: all in one job would take ~25 min; the
-    # biggest balanced chunk under 10 min is 334 k (3 jobs of ~8.3 min).
+    # 1000 k x 10 seeds of 60 s TVB 76 on one core: all in one job would take ~21 min; under
+    # 10 min a job holds at most 469 k, and the biggest balanced chunk below is 334 (3 jobs of ~7 min).
     chosen = job_size.cpu_k_per_job(1000, 1, 10, 600_000, 1570, 1)
     assert chosen == 334
     assert job_size.job_seconds(chosen * 10, 600_000, 1570) <= job_size.MAX_JOB_S
