@@ -184,11 +184,12 @@ class _Term:
 BLOCK_READS_BYTES = 256 * 1024
 
 
-def _cached_block(spec: RunSpec, terms, state) -> int:
-    """The block length for this batch: ``spec.block`` shortened (by :func:`block_size`'s
-    rule) until a block's reads fit in :data:`BLOCK_READS_BYTES`. Any length up to
-    ``spec.block`` is exact and fits the rings' margin, so this is a choice of speed only."""
-    per_step = state.shape[-1] * state.dtype.itemsize * sum(int(t.p["lags"].size) for t in terms)
+def _cached_block(spec: RunSpec, n_reads: int, runs: int, itemsize: int) -> int:
+    """The block length for a batch of ``runs`` making ``n_reads`` delayed reads per step:
+    ``spec.block`` shortened (by :func:`block_size`'s rule) until a block's reads fit in
+    :data:`BLOCK_READS_BYTES`. Any length up to ``spec.block`` is exact, so this is a choice
+    of speed only."""
+    per_step = runs * itemsize * n_reads
     fits = max(1, BLOCK_READS_BYTES // max(per_step, 1))
     return spec.block if fits >= spec.block else block_size(fits - 1, fits, spec.period)
 
@@ -277,9 +278,12 @@ def advance(spec: RunSpec, params, carry, runs, keys):
         hemo_p = {n: per_region(v) for n, v in params["bold"].items()}
         dt_s = dt / 1000.0  # the hemodynamic equations are in seconds
 
-    block_len = _cached_block(spec, terms, carry[0])
-    # Shorter blocks need fewer mirror rows (single steps none, their writes plain updates):
-    # the rings run with those and get the margin the carry was made with back at the end.
+    block_len = _cached_block(spec, sum(int(t.p["lags"].size) for t in terms), carry[0].shape[-1],
+                              carry[0].dtype.itemsize)
+    # The rings need block_len - 1 mirror rows (single steps none, their writes plain
+    # updates); :func:`start` makes them so. A carry with another margin gets it for the call
+    # and back at the end, so a carry keeps its shape from call to call.
+    margin_in = carry[1][0].shape[0] - terms[0].spec.horizon if terms else 0
     carry = _with_margin(carry, terms, block_len - 1)
 
     def block(carry, size, keep):
@@ -358,7 +362,7 @@ def advance(spec: RunSpec, params, carry, runs, keys):
     if rest:
         carry = steps(carry, rest)
     carry, samples = jax.lax.scan(sample, carry, None, length=spec.n_samples)
-    return _with_margin(carry, terms, spec.block - 1), samples
+    return _with_margin(carry, terms, margin_in), samples
 
 
 def _with_margin(carry, terms, margin: int):
@@ -385,6 +389,10 @@ def start(spec: RunSpec, params, x0, history_rows, seeds, runs=None):
     per-run values ``runs`` (:func:`_runs`): one compiled program rather than a handful of
     eager ones."""
     carry = batch_carry(initial_carry(spec, params, x0, history_rows, runs), seeds.shape[0])
+    # Rings with the margin of the blocks this batch runs (:func:`advance`), none for single steps.
+    n_reads = sum(int(p["lags"].size) for p in params["terms"])
+    block = _cached_block(spec, n_reads, seeds.shape[0], carry[0].dtype.itemsize)
+    carry = _with_margin(carry, _bind_terms(spec, params), block - 1)
     return carry, jax.vmap(jax.random.key)(seeds)
 
 
