@@ -23,6 +23,7 @@ from .hemodynamics import bold
 from .io import open_campaign
 from .network import CouplingTerm, Network
 from .simulate import Trajectory, integrate, simulate, sweep, sweep_to_store
+from .streaming import sweep_metrics
 
 _cpu_cores_from_environment()
 
@@ -52,6 +53,7 @@ __all__ = [
     "open_campaign",
     "simulate",
     "sweep",
+    "sweep_metrics",
     "sweep_to_store",
     "synthetic_connectome",
     "use_cpu_cores",

@@ -31,7 +31,8 @@ def functional_connectivity(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     centred = x - x.mean(axis=-2, keepdims=True)
     cov = np.einsum("...ti,...tj->...ij", centred, centred)
-    std = np.sqrt(np.einsum("...ii->...i", cov))
+    # A flat region's centred samples may be an ulp off 0 (its mean rounds): no correlation.
+    std = np.where(np.ptp(x, axis=-2) > 0, np.sqrt(np.einsum("...ii->...i", cov)), 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         fc = cov / (std[..., :, None] * std[..., None, :])
     fc = np.where(np.isfinite(fc), np.clip(fc, -1.0, 1.0), np.nan)
@@ -65,9 +66,17 @@ def fcd(x: np.ndarray, window: int, step: int) -> np.ndarray:
     n_time = x.shape[-2]
     if window > n_time or window < 3:
         raise ValueError(f"FCD window of {window} samples does not fit a run of {n_time} samples.")
-    starts = range(0, n_time - window + 1, step)
-    windows = np.stack([upper_triangle(functional_connectivity(x[..., s : s + window, :])) for s in starts],
-                       axis=-2)  # (..., W, pairs)
+    return fcd_of_windows(window_fcs(x, range(0, n_time - window + 1, step), window))
+
+
+def window_fcs(x: np.ndarray, starts, window: int) -> np.ndarray:
+    """The FC upper triangles of the windows of ``window`` samples at ``starts``:
+    (..., time, region) -> (..., W, pairs)."""
+    return np.stack([upper_triangle(functional_connectivity(x[..., s : s + window, :])) for s in starts], axis=-2)
+
+
+def fcd_of_windows(windows: np.ndarray) -> np.ndarray:
+    """The FCD (..., W, W) of window FC upper triangles (..., W, pairs) (:func:`window_fcs`)."""
     w = windows.shape[-2]
     finite = np.isfinite(windows)
     whole = finite.all(-1)
@@ -220,69 +229,89 @@ def compute(traj: xr.Dataset, variable: str, weights: np.ndarray, fcd_window_ms:
     window_j)``, PSD ``(k, seed, freq)``, the scalars of :data:`SCALARS` ``(k, seed)``,
     and ``diverged``/``divergence_time`` carried over.
     """
-    if target_fc is not None:
-        try:
-            check_target_fc(target_fc)
-        except ValueError as err:
-            raise ValueError(f"target_fc: {err}") from None
+    _check_target(target_fc)
     da = traj[variable]
     if da.chunks is not None:  # a streamed store holds time in segments; each metric reads a whole run
         da = da.chunk({"time": -1, "region": -1})
     times = traj["time"].values
-    period_ms = float(times[1] - times[0]) if times.size > 1 else 1.0
-    fs = 1000.0 / period_ms
-    window = max(3, int(round(fcd_window_ms / period_ms)))
-    step = max(1, int(round(fcd_step_ms / period_ms)))
+    fs, window, step = sampling(times, fcd_window_ms, fcd_step_ms)
     n_windows = len(range(0, times.size - window + 1, step))
     n = traj.sizes["region"]
     freqs, _ = welch_psd(np.zeros((times.size, n)), fs)
 
     fc = _core(da, functional_connectivity, ["region", "region_j"], {"region_j": n})
-    fc = fc.assign_coords(region_j=("region_j", traj["region"].values))
     fcd_m = _core(da, lambda x: fcd(x, window, step), ["window", "window_j"],
                   {"window": n_windows, "window_j": n_windows})
     r = _core(da, lambda x: order_parameter(x, fs, band), ["time"])
     psd = _core(da, lambda x: welch_psd(x, fs)[1], ["freq"], {"freq": freqs.size})
-    psd = psd.assign_coords(freq=("freq", freqs, {"units": "Hz"}))
     amp = xr.apply_ufunc(lambda x: mean_amplitude(x, fs, band), da, input_core_dims=[["time", "region"]],
                          dask="parallelized", output_dtypes=[np.float64])
-    out = xr.Dataset({
-        "fc": fc,
-        "fcd": fcd_m.assign_coords(window=("window", times[0] + period_ms * (np.arange(n_windows) * step)),
-                                   window_j=("window_j", np.arange(n_windows))),
-        "psd": psd,
-        "mean_fc": xr.apply_ufunc(mean_fc, fc, input_core_dims=[["region", "region_j"]], dask="parallelized",
-                                  output_dtypes=[np.float64]),
-        "fc_sc_corr": xr.apply_ufunc(lambda m: matrix_correlation(m, weights), fc,
-                                     input_core_dims=[["region", "region_j"]], dask="parallelized",
-                                     output_dtypes=[np.float64]),
-        "fcd_var": xr.apply_ufunc(fcd_variance, fcd_m, input_core_dims=[["window", "window_j"]],
-                                  dask="parallelized", output_dtypes=[np.float64]),
-        "synchrony": xr.apply_ufunc(synchrony, r, input_core_dims=[["time"]], dask="parallelized",
-                                    output_dtypes=[np.float64]),
-        "metastability": xr.apply_ufunc(metastability, r, input_core_dims=[["time"]], dask="parallelized",
-                                        output_dtypes=[np.float64]),
-        "peak_freq": xr.apply_ufunc(lambda p: peak_frequency(freqs, p), psd, input_core_dims=[["freq"]],
-                                    dask="parallelized", output_dtypes=[np.float64]),
-        "mean_amplitude": amp,
-    })
-    if target_fc is not None:
-        out["fc_target_corr"] = xr.apply_ufunc(
-            lambda m: matrix_correlation(m, target_fc), fc, input_core_dims=[["region", "region_j"]],
-            dask="parallelized", output_dtypes=[np.float64])
-    else:
-        out["fc_target_corr"] = xr.full_like(out["mean_fc"], np.nan)
-    diverged = traj["diverged"]
-    for name in SCALARS:
-        out[name] = out[name].where(~diverged)
-    out["diverged"] = diverged
-    out["divergence_time"] = traj["divergence_time"]
-    for name, (doc, units) in DESCRIPTIONS.items():
-        out[name].attrs = {"long_name": doc, "units": units}
+    out = labelled(xr.Dataset({"fc": fc, "fcd": fcd_m, "psd": psd}), times, step, freqs, traj["region"].values)
+    out["synchrony"] = xr.apply_ufunc(synchrony, r, input_core_dims=[["time"]], dask="parallelized",
+                                      output_dtypes=[np.float64])
+    out["metastability"] = xr.apply_ufunc(metastability, r, input_core_dims=[["time"]], dask="parallelized",
+                                          output_dtypes=[np.float64])
+    out["mean_amplitude"] = amp
+    out = derived(out, traj, weights, target_fc)
     out.attrs.update({"metrics_variable": variable, "fcd_window_ms": fcd_window_ms, "fcd_step_ms": fcd_step_ms,
                       "band_hz": "none" if band is None else list(band), "sampling_rate_hz": fs})
-    if "history" in traj.attrs:
-        out.attrs["history"] = traj.attrs["history"]
     return io.describe(out, f"metrics of {variable}",
                        f"metrics.compute(variable={variable!r}, fcd_window_ms={fcd_window_ms}, "
                        f"fcd_step_ms={fcd_step_ms}, band={band})")
+
+
+def _check_target(target_fc) -> None:
+    if target_fc is not None:
+        try:
+            check_target_fc(target_fc)
+        except ValueError as err:
+            raise ValueError(f"target_fc: {err}") from None
+
+
+def sampling(times: np.ndarray, fcd_window_ms: float, fcd_step_ms: float) -> tuple[float, int, int]:
+    """``(sampling rate in Hz, FCD window, FCD step in samples)`` of samples at ``times`` (ms)."""
+    period_ms = float(times[1] - times[0]) if times.size > 1 else 1.0
+    return (1000.0 / period_ms, max(3, int(round(fcd_window_ms / period_ms))),
+            max(1, int(round(fcd_step_ms / period_ms))))
+
+
+def labelled(out: xr.Dataset, times: np.ndarray, step: int, freqs: np.ndarray, regions) -> xr.Dataset:
+    """The coordinates of the matrices ``fc``, ``fcd`` and ``psd``: the second region axis,
+    each FCD window's start time (ms), the PSD's frequencies (Hz)."""
+    period_ms = float(times[1] - times[0]) if times.size > 1 else 1.0
+    n_windows = out.sizes["window"]
+    return out.assign_coords(region_j=("region_j", regions),
+                             window=("window", times[0] + period_ms * (np.arange(n_windows) * step)),
+                             window_j=("window_j", np.arange(n_windows)),
+                             freq=("freq", freqs, {"units": "Hz"}))
+
+
+def derived(out: xr.Dataset, runs: xr.Dataset, weights: np.ndarray, target_fc=None) -> xr.Dataset:
+    """``out`` (``fc``, ``fcd``, ``psd`` and whichever of synchrony, metastability and
+    mean_amplitude were computed) with the scalars derived from the matrices, every scalar
+    NaN where the run diverged, ``diverged``/``divergence_time`` of ``runs``, and each
+    variable's description."""
+    freqs = out["freq"].values
+    over = lambda fn, m, dims: xr.apply_ufunc(fn, m, input_core_dims=[dims], dask="parallelized",  # noqa: E731
+                                              output_dtypes=[np.float64])
+    pair = ["region", "region_j"]
+    out["mean_fc"] = over(mean_fc, out["fc"], pair)
+    out["fc_sc_corr"] = over(lambda m: matrix_correlation(m, weights), out["fc"], pair)
+    out["fcd_var"] = over(fcd_variance, out["fcd"], ["window", "window_j"])
+    out["peak_freq"] = over(lambda p: peak_frequency(freqs, p), out["psd"], ["freq"])
+    if target_fc is not None:
+        out["fc_target_corr"] = over(lambda m: matrix_correlation(m, target_fc), out["fc"], pair)
+    else:
+        out["fc_target_corr"] = xr.full_like(out["mean_fc"], np.nan)
+    diverged = runs["diverged"]
+    for name in SCALARS:
+        if name in out:
+            out[name] = out[name].where(~diverged)
+    out["diverged"] = diverged
+    out["divergence_time"] = runs["divergence_time"]
+    for name, (doc, units) in DESCRIPTIONS.items():
+        if name in out:
+            out[name].attrs = {"long_name": doc, "units": units}
+    if "history" in runs.attrs:
+        out.attrs["history"] = runs.attrs["history"]
+    return out

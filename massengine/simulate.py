@@ -613,28 +613,49 @@ def sweep(net: Network, k, couplings: Sequence[str | Mapping] | None = None, *,
     device; an integer (the first n) or a list of JAX devices, split whatever the size.
     """
     devices_.resolve(devices)
-    ks = _check_ks(k)
-    seed_list = _check_seeds(seeds)
     _check_batch_size(batch_size)
-    variants = _coupling_variants(net, couplings)
-    axes = check_grid(grid, variants, noise, duration)
-    s = resolve_settings(net, duration, dt, transient, sample_every, integrator, precision,
-                         delay_rounding, history, noise, monitor, record, layout, divergence_bound, tr,
-                         bold_signal, bold_params)
-    s = _with_noise_axis(s, axes)
-    runs = RunGrid(ks, axes, tuple(seed_list))
+    settings = dict(dt=dt, transient=transient, sample_every=sample_every, integrator=integrator,
+                    precision=precision, delay_rounding=delay_rounding, history=history, noise=noise,
+                    monitor=monitor, record=record, layout=layout, divergence_bound=divergence_bound, tr=tr,
+                    bold_signal=bold_signal, bold_params=bold_params)
+    plan = plan_sweep(net, k, couplings, seeds, grid, duration, settings)
+    s, runs, variants = plan.settings, plan.runs, plan.variants
     for _, variant in variants:
         check_memory(variant, s, runs.size, held_runs=len(variants) * runs.size)
     # Filled in place segment by segment: the dataset wraps these arrays, no further copy.
     data = np.empty((len(s.outputs), len(variants), runs.size, s.n_samples, net.n_regions), s.precision)
     div = np.empty((len(variants), runs.size), np.int64)
     for c, (_, variant) in enumerate(variants):
-        for batch, times, samples in _run_batches(variant, s, runs, chunk_samples, batch_size, div[c],
-                                                  host_held=data.nbytes, devices=devices):
+        for batch, times, samples in run_batches(variant, s, runs, chunk_samples, batch_size, div[c],
+                                                 host_held=data.nbytes, devices=devices):
             data[:, c, batch, times] = samples
     data = data.reshape(data.shape[:2] + runs.shape + data.shape[3:])
-    return io.sweep_dataset(variants, data, div.reshape((len(variants),) + runs.shape), ks,
-                            seed_list if seeds is not None else None, s, axes)
+    return io.sweep_dataset(variants, data, div.reshape((len(variants),) + runs.shape), plan.ks, plan.seeds, s,
+                            plan.axes)
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A sweep's checked inputs: its couplings ``[(name, network), ...]``, grid ``axes``,
+    k values, seeds (None: one unnamed seed 0), settings and the runs they make."""
+
+    variants: list
+    axes: tuple
+    ks: np.ndarray
+    seeds: list[int] | None
+    settings: Settings
+    runs: RunGrid
+
+
+def plan_sweep(net: Network, k, couplings, seeds, grid, duration: float, settings: Mapping) -> SweepPlan:
+    """Check a sweep's arguments (``settings``: :func:`sweep`'s keywords) into a :class:`SweepPlan`."""
+    ks = _check_ks(k)
+    seed_list = _check_seeds(seeds)
+    variants = _coupling_variants(net, couplings)
+    axes = check_grid(grid, variants, settings.get("noise"), duration)
+    s = _with_noise_axis(_resolve(net, duration, settings), axes)
+    return SweepPlan(variants, axes, ks, seed_list if seeds is not None else None, s,
+                     RunGrid(ks, axes, tuple(seed_list)))
 
 
 def _with_noise_axis(s: Settings, axes) -> Settings:
@@ -722,7 +743,7 @@ def _resolve(net: Network, duration: float, settings: Mapping) -> Settings:
     return resolve_settings(net, duration, *(kw[n] for n in known))
 
 
-def _run_batches(net: Network, s: Settings, grid: RunGrid, chunk_samples, batch_size, divergence,
+def run_batches(net: Network, s: Settings, grid: RunGrid, chunk_samples, batch_size, divergence,
                  host_held: int = 0, devices=None):
     """Generate ``(runs slice, time slice, samples (n_record, runs, m, N))`` of every batch of
     runs and time segment as it is computed, and fill ``divergence`` (runs,) with each run's
@@ -918,7 +939,7 @@ def _store_pieces(net: Network, s: Settings, runs: RunGrid, chunk: int, batch_si
     segment as it is computed, then the divergence flags."""
     dims = (*runs.dims, "seed")
     divergence = np.empty(runs.size, np.int64)
-    for batch, times, samples in _run_batches(net, s, runs, chunk, batch_size, divergence, devices=devices):
+    for batch, times, samples in run_batches(net, s, runs, chunk, batch_size, divergence, devices=devices):
         region = batching.grid_region(batch.start, batch.stop, runs.shape)
         block = tuple(len(range(*r.indices(n))) for r, n in zip(region, runs.shape, strict=True))
         data = {name: (dims + ("time", "region"), samples[i].reshape(block + samples.shape[2:]))
